@@ -1,0 +1,150 @@
+//! Every test case kgrade knows, by assignment and suite.
+//!
+//! The host uses this list to name the cases a crashed guest never reached and
+//! to validate rubrics; the guest must implement exactly these cases (a unit
+//! test in `guest-tests` checks it).
+
+/// One test case: `suite.name`, run in its own child process in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub assignment: &'static str,
+    pub suite: &'static str,
+    pub name: &'static str,
+    /// Student syscalls the case calls; if one is missing the case fails.
+    pub needs: &'static [&'static str],
+}
+
+impl Case {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.suite, self.name)
+    }
+}
+
+const fn case(
+    assignment: &'static str,
+    suite: &'static str,
+    name: &'static str,
+    needs: &'static [&'static str],
+) -> Case {
+    Case {
+        assignment,
+        suite,
+        name,
+        needs,
+    }
+}
+
+const REG: &[&str] = &["register"];
+const REG_FETCH: &[&str] = &["register", "fetch"];
+const REG_FETCH_DEREG: &[&str] = &["register", "fetch", "deregister"];
+const REG_DEREG: &[&str] = &["register", "deregister"];
+const REG_CAP: &[&str] = &["register", "resource_cap"];
+const REG_CAP_RESET: &[&str] = &["register", "resource_cap", "resource_reset"];
+const RESET: &[&str] = &["register", "resource_reset"];
+const T: &str = "tracker";
+
+/// The whole catalogue, in the order the guest runs it.
+pub const CATALOGUE: &[Case] = &[
+    // register
+    case(T, "register", "self_returns_zero", REG),
+    case(T, "register", "other_process", REG),
+    case(T, "register", "pid_below_one_is_einval", REG),
+    case(T, "register", "missing_process_is_esrch", REG),
+    case(T, "register", "duplicate_is_eexist", REG),
+    // fetch
+    case(T, "fetch", "fresh_entry_is_zero", REG_FETCH),
+    case(T, "fetch", "unmonitored_is_einval", REG_FETCH),
+    case(T, "fetch", "bad_pointer_is_einval", REG_FETCH),
+    // deregister
+    case(T, "deregister", "stops_monitoring", REG_FETCH_DEREG),
+    case(T, "deregister", "pid_below_one_is_einval", REG_DEREG),
+    case(T, "deregister", "unmonitored_is_esrch", REG_DEREG),
+    // resource_cap
+    case(T, "resource_cap", "sets_quotas", REG_CAP),
+    case(T, "resource_cap", "missing_process_is_esrch", REG_CAP),
+    case(T, "resource_cap", "unmonitored_is_einval", REG_CAP),
+    case(T, "resource_cap", "second_cap_is_eexist", REG_CAP),
+    // resource_reset
+    case(T, "resource_reset", "missing_process_is_esrch", RESET),
+    case(T, "resource_reset", "unmonitored_is_einval", RESET),
+    case(T, "resource_reset", "allows_a_new_cap", REG_CAP_RESET),
+    case(T, "resource_reset", "lifts_the_heap_cap", REG_CAP_RESET),
+    // heap accounting
+    case(T, "heap", "brk_growth_counted", REG_FETCH),
+    case(T, "heap", "brk_shrink", REG_FETCH),
+    case(T, "heap", "private_anon_mmap_counted", REG_FETCH),
+    case(T, "heap", "file_mmap_not_counted", REG_FETCH),
+    case(T, "heap", "shared_anon_mmap_not_counted", REG_FETCH),
+    case(T, "heap", "usage_before_register_not_counted", REG_FETCH),
+    // file accounting
+    case(T, "files", "open_counted", REG_FETCH),
+    case(T, "files", "openat_counted", REG_FETCH),
+    case(T, "files", "openat2_counted", REG_FETCH),
+    case(T, "files", "failed_open_not_counted", REG_FETCH),
+    case(T, "files", "close", REG_FETCH),
+    // quotas
+    case(T, "quota", "heap_over_quota_killed", REG_CAP),
+    case(T, "quota", "heap_at_quota_survives", REG_CAP),
+    case(T, "quota", "files_over_quota_killed", REG_CAP),
+    case(T, "quota", "files_at_quota_survives", REG_CAP),
+    case(T, "quota", "cap_below_usage", REG_CAP),
+    // process exit
+    case(T, "exit", "entry_removed_at_exit", REG_FETCH),
+    case(T, "exit", "reused_pid_starts_fresh", REG_FETCH),
+    // extras
+    case(T, "proc", "tracker_status_lists_pid", REG),
+    case(T, "threads", "concurrent_register_deregister", REG_FETCH_DEREG),
+    case(T, "threads", "per_task_accounting", REG_FETCH),
+];
+
+/// The cases of one assignment, in run order.
+pub fn cases_for(assignment: &str) -> impl Iterator<Item = &'static Case> + '_ {
+    CATALOGUE.iter().filter(move |c| c.assignment == assignment)
+}
+
+/// The suites of one assignment, in run order, without repeats.
+pub fn suites_for(assignment: &str) -> Vec<&'static str> {
+    let mut suites: Vec<&'static str> = Vec::new();
+    for c in cases_for(assignment) {
+        if !suites.contains(&c.suite) {
+            suites.push(c.suite);
+        }
+    }
+    suites
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<String> = CATALOGUE
+            .iter()
+            .map(|c| format!("{}/{}", c.assignment, c.full_name()))
+            .collect();
+        let before = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+
+    #[test]
+    fn suites_are_contiguous() {
+        // The guest prints one KTAP subtest block per suite: a suite split in
+        // two would print two blocks with the same name.
+        for a in ["tracker"] {
+            let order: Vec<&str> = cases_for(a).map(|c| c.suite).collect();
+            for s in suites_for(a) {
+                let first = order.iter().position(|x| *x == s).unwrap();
+                let last = order.iter().rposition(|x| *x == s).unwrap();
+                assert!(order[first..=last].iter().all(|x| *x == s), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn tracker_has_enough_cases() {
+        assert!(cases_for("tracker").count() >= 25);
+    }
+}

@@ -1,0 +1,15 @@
+//! The contract between the kgrade host and the guest `/init`.
+//!
+//! Both sides depend on this crate so the plan format, the console markers
+//! and the list of test cases cannot drift apart.
+
+pub mod catalogue;
+pub mod plan;
+
+pub use catalogue::{cases_for, Case, CATALOGUE};
+pub use plan::{Plan, PLAN_PATH};
+
+/// Printed by the guest on its own line before its KTAP stream.
+pub const BEGIN_MARKER: &str = "<<KGRADE-KTAP-BEGIN>>";
+/// Printed by the guest on its own line after its KTAP stream.
+pub const END_MARKER: &str = "<<KGRADE-KTAP-END>>";

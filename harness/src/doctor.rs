@@ -1,0 +1,80 @@
+//! `kgrade doctor`: every prerequisite checked, with the command that fixes it.
+
+use crate::process;
+use crate::target::Catalog;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    pub fix: String,
+}
+
+fn tool(program: &str, package: &str) -> Check {
+    Check {
+        what: format!("`{program}` on PATH"),
+        ok: process::have(program),
+        fix: format!("apt-get install {package}"),
+    }
+}
+
+/// Checks what the catalog's targets need on this machine.
+pub fn checks(catalog: &Catalog) -> Vec<Check> {
+    let mut out = vec![
+        tool("make", "make"),
+        tool("flex", "flex"),
+        tool("bison", "bison"),
+        tool("bc", "bc"),
+        tool("patch", "patch"),
+        tool("flock", "util-linux"),
+        tool("ccache", "ccache"),
+        Check {
+            what: "libelf and openssl headers".into(),
+            ok: Path::new("/usr/include/libelf.h").exists() && Path::new("/usr/include/openssl/ssl.h").exists(),
+            fix: "apt-get install libelf-dev libssl-dev".into(),
+        },
+    ];
+    let mut seen = Vec::new();
+    for t in &catalog.targets {
+        if !seen.contains(&t.arch_name) {
+            seen.push(t.arch_name.clone());
+            let pkg = if t.arch.qemu.contains("aarch64") { "qemu-system-arm" } else { "qemu-system-x86" };
+            out.push(tool(&t.arch.qemu, &format!("-t bookworm-backports {pkg}")));
+            let gcc = format!("{}gcc", t.arch.cross_compile);
+            let gcc_pkg = match t.arch.cross_compile.trim_end_matches('-') {
+                "" => "gcc".to_string(),
+                triple => format!("gcc-{triple}"),
+            };
+            out.push(tool(&gcc, &gcc_pkg));
+            out.push(Check {
+                what: format!("Rust toolchain for the {} guest", t.arch_name),
+                ok: crate::guest::toolchain(&t.arch).is_ok(),
+                fix: "cargo xtask setup (or rustup target add the musl target)".into(),
+            });
+        }
+        if let Some(sub) = &t.series.substitute {
+            let what = format!("kernel source for series {} ({})", t.series_name, sub.package);
+            if !out.iter().any(|c| c.what == what) {
+                out.push(Check {
+                    what,
+                    ok: sub.tarball.is_file(),
+                    fix: format!("apt-get install {} (or pass --kernel-src)", sub.package),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Prints the report; true when everything is in place.
+pub fn report(checks: &[Check]) -> bool {
+    for c in checks {
+        if c.ok {
+            println!("ok    {}", c.what);
+        } else {
+            println!("MISSING {}  ->  {}", c.what, c.fix);
+        }
+    }
+    checks.iter().all(|c| c.ok)
+}

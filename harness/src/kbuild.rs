@@ -1,0 +1,158 @@
+//! Configuring and building the kernel out of tree, with ccache, one build at
+//! a time on the machine (an flock shared by every kgrade process).
+
+use crate::kconfig;
+use crate::paths;
+use crate::process::{self, ToolError};
+use crate::target::{Catalog, Target};
+use crate::workspace::Workspace;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("kernel config lost wanted options after olddefconfig:\n  {}", .0.join("\n  "))]
+    ConfigDropped(Vec<String>),
+    #[error("kernel build failed; first errors:\n{first_errors}")]
+    Failed { first_errors: String, log: PathBuf },
+    #[error("cannot read config fragment: {0}")]
+    Fragment(std::io::Error),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A built kernel.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub image: PathBuf,
+    pub log: PathBuf,
+}
+
+fn make(target: &Target, ws: &Workspace) -> Command {
+    let mut cmd = Command::new("flock");
+    let lock = paths::build_lock();
+    if let Some(dir) = lock.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let cc = format!("{}gcc", target.arch.cross_compile);
+    let cc = if process::have("ccache") { format!("ccache {cc}") } else { cc };
+    cmd.arg(lock)
+        .arg("make")
+        .arg("-C")
+        .arg(&ws.src)
+        .arg(format!("O={}", ws.build.display()))
+        .arg(format!("ARCH={}", target.arch.make_arch))
+        .arg(format!("CC={cc}"))
+        .env("CCACHE_DIR", paths::cache_root().join("ccache"))
+        // Reproducible images: the same source gives the same kernel.
+        .env("KBUILD_BUILD_TIMESTAMP", "2000-01-01")
+        .env("KBUILD_BUILD_USER", "kgrade")
+        .env("KBUILD_BUILD_HOST", "kgrade");
+    if !target.arch.cross_compile.is_empty() {
+        cmd.arg(format!("CROSS_COMPILE={}", target.arch.cross_compile));
+    }
+    cmd
+}
+
+/// `tinyconfig` + fragments + `olddefconfig`, verified. Skipped when the
+/// fragments are unchanged since the last configure of this build dir.
+pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(), BuildError> {
+    let paths: Vec<PathBuf> = target.fragments().iter().map(|f| catalog.fragment_path(f)).collect();
+    let texts = kconfig::read_fragments(&paths).map_err(BuildError::Fragment)?;
+    let wants = kconfig::parse_fragments(&texts);
+    let wanted_text = kconfig::fragment_text(&wants);
+    let stamp = ws.build.join(".kgrade-fragments");
+    let config = ws.build.join(".config");
+    if config.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted_text.as_str()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io { path: ws.build.clone(), source })?;
+    process::run_ok(make(target, ws).arg("tinyconfig"))?;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&config)
+        .map_err(|source| BuildError::Io { path: config.clone(), source })?;
+    f.write_all(wanted_text.as_bytes())
+        .map_err(|source| BuildError::Io { path: config.clone(), source })?;
+    drop(f);
+    process::run_ok(make(target, ws).arg("olddefconfig"))?;
+    let final_text = std::fs::read_to_string(&config).map_err(|source| BuildError::Io { path: config.clone(), source })?;
+    let lost = kconfig::dropped(&wants, &final_text);
+    if !lost.is_empty() {
+        return Err(BuildError::ConfigDropped(lost));
+    }
+    std::fs::write(&stamp, wanted_text).map_err(|source| BuildError::Io { path: stamp, source })?;
+    Ok(())
+}
+
+/// Builds the kernel image; the whole log is kept in `log`.
+pub fn build(target: &Target, ws: &Workspace, log: &Path) -> Result<Built, BuildError> {
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let log_file = std::fs::File::create(log).map_err(|source| BuildError::Io { path: log.into(), source })?;
+    let err_file = log_file.try_clone().map_err(|source| BuildError::Io { path: log.into(), source })?;
+    let mut cmd = make(target, ws);
+    cmd.arg(format!("-j{jobs}"))
+        .arg(&target.arch.make_target)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(err_file);
+    let status = cmd.status().map_err(|source| ToolError::Spawn { program: "make".into(), source })?;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    if !status.success() {
+        return Err(BuildError::Failed {
+            first_errors: first_errors(&text),
+            log: log.into(),
+        });
+    }
+    Ok(Built {
+        image: ws.build.join(&target.arch.image),
+        log: log.into(),
+    })
+}
+
+/// The first compiler or linker errors of a build log, with a line of context
+/// before each: what a student needs to see first.
+pub fn first_errors(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut picked: Vec<usize> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let is_error = l.contains("error:") || l.contains("undefined reference") || l.contains("*** [");
+        if is_error {
+            if i > 0 && !picked.contains(&(i - 1)) && !lines[i - 1].starts_with("make") {
+                picked.push(i - 1);
+            }
+            picked.push(i);
+        }
+        if picked.len() >= 16 {
+            break;
+        }
+    }
+    if picked.is_empty() {
+        let start = lines.len().saturating_sub(15);
+        return lines[start..].join("\n");
+    }
+    picked.iter().map(|&i| lines[i]).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_errors_picks_the_compiler_error() {
+        let log = "  CC      kernel/fork.o\n  CC      kernel/tracker/tracker.o\n\
+                   kernel/tracker/tracker.c: In function 'x':\n\
+                   kernel/tracker/tracker.c:10:2: error: 'foo' undeclared\n\
+                   make[3]: *** [scripts/Makefile.build:250: kernel/tracker/tracker.o] Error 1\n";
+        let e = first_errors(log);
+        assert!(e.contains("error: 'foo' undeclared"), "{e}");
+        assert!(e.contains("In function"), "{e}");
+        assert!(!e.contains("fork.o"), "{e}");
+    }
+}

@@ -1,0 +1,51 @@
+//! Mutants: deliberately wrong solutions, each a patch over the reference,
+//! listed in `mutants/mutants.toml` with the mistake and the tests that must
+//! catch it.
+
+use crate::submission::PatchFile;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutant {
+    pub name: String,
+    pub mistake: String,
+    pub caught_by: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MutantsFile {
+    mutant: Vec<Mutant>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MutantError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} is not valid: {1}")]
+    Invalid(String, String),
+}
+
+/// The mutants of a reference directory (none when it has no `mutants/`).
+pub fn load(reference_dir: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantError> {
+    let dir = reference_dir.join("mutants");
+    let list = dir.join("mutants.toml");
+    if !list.is_file() {
+        return Ok(vec![]);
+    }
+    let shown = list.display().to_string();
+    let text = std::fs::read_to_string(&list).map_err(|e| MutantError::Read(shown.clone(), e))?;
+    let file: MutantsFile = toml::from_str(&text).map_err(|e| MutantError::Invalid(shown.clone(), e.to_string()))?;
+    let known: Vec<String> = kgrade_protocol::CATALOGUE.iter().map(|c| c.full_name()).collect();
+    let mut out = Vec::new();
+    for m in file.mutant {
+        if let Some(bad) = m.caught_by.iter().find(|n| !known.contains(n)) {
+            return Err(MutantError::Invalid(shown, format!("mutant {} names unknown test `{bad}`", m.name)));
+        }
+        let path = dir.join(format!("{}.patch", m.name));
+        let text = std::fs::read_to_string(&path).map_err(|e| MutantError::Read(path.display().to_string(), e))?;
+        out.push((m.clone(), PatchFile { name: format!("{}.patch", m.name), text }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,60 @@
+//! Where things live: the project checkout and the cache.
+
+use std::path::{Path, PathBuf};
+
+/// The project root: `$KGRADE_ROOT`, else the nearest ancestor of the current
+/// directory holding `configs/targets.toml`, else the checkout this binary was
+/// built from.
+pub fn project_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("KGRADE_ROOT") {
+        return PathBuf::from(root);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            if dir.join("configs/targets.toml").is_file() {
+                return dir.to_path_buf();
+            }
+        }
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR"));
+    built_from.parent().unwrap_or(built_from).to_path_buf()
+}
+
+/// The cache root: `$KGRADE_CACHE`, else `$XDG_CACHE_HOME/kgrade`, else
+/// `~/.cache/kgrade`.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KGRADE_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("kgrade");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("kgrade")
+}
+
+/// The lock every kernel build takes, so a 2-core machine never runs two.
+pub fn build_lock() -> PathBuf {
+    cache_root().join("build.lock")
+}
+
+/// Turns a target or student name into one safe path component.
+pub fn component(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_is_one_safe_segment() {
+        assert_eq!(component("tracker/6.1/x86_64"), "tracker_6.1_x86_64");
+        assert_eq!(component("../etc"), "_etc");
+        assert!(!component("a/../../b").contains('/'));
+    }
+}

@@ -1,0 +1,274 @@
+//! One run, stage after stage: source -> workspace -> config -> build ->
+//! syscalls -> plan -> guest + initramfs -> boot -> console -> verdicts.
+//!
+//! Problems with the submission become verdicts in the result; only problems
+//! with this machine (no QEMU, no kernel source, a full disk) are errors.
+
+use crate::console;
+use crate::guest::{self, GuestError};
+use crate::initramfs::Initramfs;
+use crate::kbuild::{self, BuildError};
+use crate::paths;
+use crate::qemu::{self, QemuError};
+use crate::report::{KernelInfo, RunResult};
+use crate::source::{self, KernelSource, SourceError};
+use crate::submission::{self, PatchFile, Submission, SubmissionError};
+use crate::syscalls;
+use crate::target::{Catalog, Target};
+use crate::verdict::{self, Verdict};
+use crate::workspace::{Workspace, WorkspaceError};
+use kgrade_protocol::{cases_for, Case, Plan, PLAN_PATH};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    #[error("no reference solution for {assignment} in {looked}")]
+    NoReference { assignment: String, looked: String },
+    #[error("{0}")]
+    Other(String),
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InfraError + '_ {
+    move |source| InfraError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What to run.
+pub struct Request<'a> {
+    pub catalog: &'a Catalog,
+    pub target: &'a Target,
+    /// A submission path; `None` grades the reference solution.
+    pub submission: Option<&'a Path>,
+    pub kernel_src: Option<&'a Path>,
+    /// Where result.json and the logs go.
+    pub out: &'a Path,
+    /// A patch applied over the submission and removed afterwards (mutants).
+    pub overlay: Option<&'a PatchFile>,
+    /// Case names to run; empty runs all.
+    pub only: Vec<String>,
+}
+
+/// The reference solution's directory for the tree actually built: a variant
+/// for the exact `major.minor` wins over the series' own.
+pub fn reference_dir(root: &Path, assignment: &str, source: &KernelSource, series: &str) -> Result<PathBuf, InfraError> {
+    let base = root.join("kernel-patches").join(assignment);
+    let candidates = [base.join(source.major_minor()), base.join(series)];
+    candidates
+        .iter()
+        .find(|d| d.is_dir())
+        .cloned()
+        .ok_or_else(|| InfraError::NoReference {
+            assignment: assignment.into(),
+            looked: candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        })
+}
+
+struct Timer(BTreeMap<String, f64>, Instant);
+
+impl Timer {
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        *self.0.entry(stage.to_string()).or_default() += (now - self.1).as_secs_f64();
+        self.1 = now;
+    }
+}
+
+/// Runs one target on one submission.
+pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, InfraError> {
+    let root = &req.catalog.root;
+    let target = req.target;
+    let cache = paths::cache_root();
+    std::fs::create_dir_all(req.out).map_err(io(req.out))?;
+    let mut timer = Timer(BTreeMap::new(), Instant::now());
+
+    progress("kernel source");
+    let src = source::resolve(&target.series_name, &target.series, req.kernel_src, &cache)?;
+    timer.lap("source");
+    let mut result = RunResult {
+        target: target.name.clone(),
+        verdict: Verdict::Fail,
+        reason: String::new(),
+        submission: String::new(),
+        kernel: Some(KernelInfo {
+            version: src.version.clone(),
+            canonical: target.series.canonical.version.clone(),
+            substitute: src.substitute,
+            origin: src.origin.clone(),
+        }),
+        syscalls: BTreeMap::new(),
+        missing_syscalls: vec![],
+        tests: vec![],
+        timings_s: BTreeMap::new(),
+        details: String::new(),
+        accel: String::new(),
+    };
+    let finish = |mut r: RunResult, timer: Timer, verdict: Verdict, reason: String| -> Result<RunResult, InfraError> {
+        r.verdict = verdict;
+        r.reason = reason;
+        r.timings_s = timer.0;
+        r.write(req.out).map_err(io(req.out))?;
+        Ok(r)
+    };
+
+    progress("submission");
+    let loaded = match req.submission {
+        Some(path) => submission::load(path),
+        None => reference_dir(root, &target.assignment.name, &src, &target.series_name)
+            .map_err(|e| SubmissionError::Unreadable { path: PathBuf::new(), message: e.to_string() })
+            .and_then(|d| submission::load(&d)),
+    };
+    let sub: Submission = match loaded {
+        Ok(s) => s,
+        Err(SubmissionError::Unsafe(why)) => {
+            result.submission = req.submission.map(|p| p.display().to_string()).unwrap_or_default();
+            return finish(result, timer, Verdict::Rejected, format!("refused: {why}"));
+        }
+        Err(e) if req.submission.is_some() => {
+            result.submission = req.submission.map(|p| p.display().to_string()).unwrap_or_default();
+            return finish(result, timer, Verdict::PatchFailed, e.to_string());
+        }
+        Err(e) => return Err(InfraError::Other(e.to_string())),
+    };
+    result.submission = match req.overlay {
+        Some(o) => format!("{} + {}", sub.origin, o.name),
+        None => sub.origin.clone(),
+    };
+
+    progress("apply patches");
+    let ws_dir = cache
+        .join("work")
+        .join(paths::component(&target.name))
+        .join(format!("{}-{}", &source::hex(src.version.as_bytes()), &sub.digest()[..16]));
+    let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub) {
+        Ok(ws) => ws,
+        Err(e) => return patch_verdict(e, result, timer, finish),
+    };
+    if let Some(overlay) = req.overlay {
+        if let Err(e) = ws.add_overlay(overlay) {
+            return patch_verdict(e, result, timer, finish);
+        }
+    }
+    timer.lap("patch");
+    let outcome = build_and_boot(req, &src, &ws, &mut result, &mut timer, progress);
+    if let Some(overlay) = req.overlay {
+        ws.remove_overlay(overlay).map_err(|e| InfraError::Other(format!("cannot remove {}: {e}", overlay.name)))?;
+    }
+    let (verdict, reason) = outcome?;
+    finish(result, timer, verdict, reason)
+}
+
+
+fn patch_verdict(
+    e: WorkspaceError,
+    mut result: RunResult,
+    timer: Timer,
+    finish: impl Fn(RunResult, Timer, Verdict, String) -> Result<RunResult, InfraError>,
+) -> Result<RunResult, InfraError> {
+    match e {
+        WorkspaceError::DoesNotApply { patch, output, rejects } => {
+            result.details = format!("{output}\n{rejects}");
+            finish(result, timer, Verdict::PatchFailed, format!("{patch} does not apply"))
+        }
+        WorkspaceError::Submission(SubmissionError::Unsafe(why)) => {
+            finish(result, timer, Verdict::Rejected, format!("refused: {why}"))
+        }
+        other => Err(InfraError::Other(other.to_string())),
+    }
+}
+
+fn build_and_boot(
+    req: &Request,
+    src: &KernelSource,
+    ws: &Workspace,
+    result: &mut RunResult,
+    timer: &mut Timer,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Verdict, String), InfraError> {
+    let _ = src;
+    let target = req.target;
+    let build_log = req.out.join("build.log");
+    progress("configure kernel");
+    let built = kbuild::configure(req.catalog, target, ws).and_then(|()| {
+        timer.lap("config");
+        progress("build kernel");
+        kbuild::build(target, ws, &build_log)
+    });
+    timer.lap("build");
+    let built = match built {
+        Ok(b) => b,
+        Err(BuildError::Failed { first_errors, .. }) => {
+            result.details = first_errors.clone();
+            let first = first_errors.lines().find(|l| l.contains("error")).unwrap_or("see build.log").trim().to_string();
+            return Ok((Verdict::BuildFailed, first));
+        }
+        Err(BuildError::ConfigDropped(lost)) => {
+            result.details = lost.join("\n");
+            return Ok((Verdict::BuildFailed, format!("kernel config dropped {}", lost.join(", "))));
+        }
+        Err(e) => return Err(InfraError::Other(e.to_string())),
+    };
+
+    progress("find syscalls");
+    let assignment = &target.assignment;
+    let map = syscalls::discover(&ws.src, &target.arch.syscall_tables, &target.arch.syscall_abis, &assignment.syscalls)
+        .map_err(|e| InfraError::Other(e.to_string()))?;
+    result.syscalls = map.numbers.clone();
+    result.missing_syscalls = map.missing.clone();
+
+    let cases: Vec<&Case> = cases_for(&assignment.name)
+        .filter(|c| req.only.is_empty() || req.only.contains(&c.full_name()))
+        .collect();
+    let plan = Plan {
+        assignment: assignment.name.clone(),
+        syscalls: map.numbers,
+        params: assignment.params.clone(),
+        only: req.only.clone(),
+        case_timeout_ms: assignment.case_timeout_ms,
+    };
+
+    progress("build guest");
+    let guest_bin = guest::build(&req.catalog.root, &target.arch)?;
+    let init = std::fs::read(&guest_bin).map_err(io(&guest_bin))?;
+    let initrd = req.out.join("initramfs.cpio");
+    std::fs::write(&initrd, Initramfs::for_guest(init, PLAN_PATH, &plan.to_json()).to_bytes()).map_err(io(&initrd))?;
+    timer.lap("guest");
+
+    progress("boot and test");
+    // Every case may use its whole limit; the boot itself takes seconds.
+    let timeout_s = 60 + cases.len() as u64 * assignment.case_timeout_ms.div_ceil(1000);
+    let serial_log = req.out.join("serial.log");
+    let accel = qemu::choose_accel(&target.arch, &paths::cache_root().join("kvm-probe"));
+    let boot = qemu::boot(&qemu::BootSpec {
+        arch: &target.arch,
+        kernel: &built.image,
+        initrd: &initrd,
+        timeout: Duration::from_secs(timeout_s),
+        console_cap: 4 << 20,
+        log: &serial_log,
+        accel: &accel,
+    })?;
+    timer.lap("boot");
+    result.accel = boot.accel.clone();
+    let console = console::analyse(&boot.console);
+    let judged = verdict::judge(&cases, &console, boot.ended, timeout_s);
+    if let Some(f) = &console.failure {
+        result.details = f.excerpt.clone();
+    }
+    result.tests = judged.tests;
+    Ok((judged.verdict, judged.reason))
+}

@@ -1,0 +1,145 @@
+//! What a run leaves behind: `result.json`, and the table shown in a terminal.
+
+use crate::verdict::{Outcome, TestResult, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KernelInfo {
+    /// The version actually built (read from the tree).
+    pub version: String,
+    /// The series' canonical version (what the course asks for).
+    pub canonical: String,
+    /// True when the tree built is not the canonical release.
+    pub substitute: bool,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub target: String,
+    pub verdict: Verdict,
+    /// One line on why: "40/40 tests passed", the failing patch, the panic line.
+    pub reason: String,
+    pub submission: String,
+    pub kernel: Option<KernelInfo>,
+    pub syscalls: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub missing_syscalls: Vec<String>,
+    pub tests: Vec<TestResult>,
+    /// Seconds per stage: source, patch, config, build, guest, boot.
+    pub timings_s: BTreeMap<String, f64>,
+    /// Longer evidence for failures: rejected hunks, first build errors, the
+    /// kernel's crash report.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
+    /// QEMU accelerator used (tcg or kvm).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub accel: String,
+}
+
+impl RunResult {
+    pub fn passed(&self) -> usize {
+        self.tests.iter().filter(|t| t.outcome == Outcome::Pass).count()
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = dir.join("result.json.tmp");
+        std::fs::write(&tmp, text + "\n")?;
+        std::fs::rename(tmp, dir.join("result.json"))
+    }
+
+    pub fn read(dir: &Path) -> std::io::Result<RunResult> {
+        let text = std::fs::read_to_string(dir.join("result.json"))?;
+        serde_json::from_str(&text).map_err(std::io::Error::other)
+    }
+
+    /// A plain-text table for the terminal.
+    pub fn table(&self) -> String {
+        let width = self.tests.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
+        let mut s = String::new();
+        for t in &self.tests {
+            let mark = match t.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+                Outcome::Crash => "CRASH",
+                Outcome::Timeout => "TIMEOUT",
+                Outcome::NotRun => "NOT RUN",
+            };
+            s.push_str(&format!("{:<width$}  {mark:<7}", t.name));
+            if !t.message.is_empty() {
+                s.push_str("  ");
+                s.push_str(&t.message);
+            }
+            s.push('\n');
+        }
+        s.push_str(&format!("\n{}: {} ({})\n", self.target, self.verdict.as_str(), self.reason));
+        if let Some(k) = &self.kernel {
+            if k.substitute {
+                s.push_str(&format!(
+                    "note: built Linux {} from {} as a stand-in for {}\n",
+                    k.version, k.origin, k.canonical
+                ));
+            }
+        }
+        let times: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+        s.push_str(&format!("times: {}\n", times.join(", ")));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> RunResult {
+        RunResult {
+            target: "tracker/6.1/x86_64".into(),
+            verdict: Verdict::Fail,
+            reason: "1/2 tests passed".into(),
+            submission: "reference".into(),
+            kernel: Some(KernelInfo {
+                version: "6.1.176".into(),
+                canonical: "6.1.6".into(),
+                substitute: true,
+                origin: "Debian linux-source-6.1".into(),
+            }),
+            syscalls: [("register".to_string(), 451)].into_iter().collect(),
+            missing_syscalls: vec![],
+            tests: vec![
+                TestResult { name: "register.self_returns_zero".into(), outcome: Outcome::Pass, message: String::new() },
+                TestResult { name: "fetch.bad_pointer_is_einval".into(), outcome: Outcome::Fail, message: "got -14".into() },
+            ],
+            timings_s: [("build".to_string(), 146.0)].into_iter().collect(),
+            details: String::new(),
+            accel: "tcg".into(),
+        }
+    }
+
+    #[test]
+    fn result_json_has_the_documented_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        sample().write(dir.path()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap()).unwrap();
+        assert_eq!(v["target"], "tracker/6.1/x86_64");
+        assert_eq!(v["verdict"], "fail");
+        assert_eq!(v["kernel"]["version"], "6.1.176");
+        assert_eq!(v["kernel"]["substitute"], true);
+        assert_eq!(v["syscalls"]["register"], 451);
+        assert_eq!(v["tests"][1]["outcome"], "fail");
+        assert_eq!(v["tests"][1]["message"], "got -14");
+        assert_eq!(v["timings_s"]["build"], 146.0);
+        assert_eq!(RunResult::read(dir.path()).unwrap(), sample());
+    }
+
+    #[test]
+    fn table_says_when_a_substitute_was_built() {
+        let t = sample().table();
+        assert!(t.contains("stand-in for 6.1.6"), "{t}");
+        assert!(t.contains("FAIL") && t.contains("got -14"), "{t}");
+    }
+}

@@ -1,0 +1,250 @@
+//! Pristine kernel sources: fetched or found once, extracted once into the
+//! cache, never modified afterwards (each run works on its own copy).
+
+use crate::process::{self, ToolError};
+use crate::target::Series;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("no kernel source for series {series}: {tried}")]
+    Unavailable { series: String, tried: String },
+    #[error("{path}: sha256 is {actual}, expected {expected}")]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path} is not a kernel tree (no Makefile with VERSION/PATCHLEVEL)")]
+    NotATree { path: PathBuf },
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A pristine, extracted kernel tree and where it came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelSource {
+    pub tree: PathBuf,
+    /// `VERSION.PATCHLEVEL.SUBLEVEL` read from the tree's Makefile.
+    pub version: String,
+    /// True when this is not the series' canonical kernel.org release.
+    pub substitute: bool,
+    /// A human description: "kernel.org 6.1.6", "Debian linux-source-6.1", a path.
+    pub origin: String,
+}
+
+impl KernelSource {
+    /// `major.minor` of the tree actually used.
+    pub fn major_minor(&self) -> String {
+        self.version.split('.').take(2).collect::<Vec<_>>().join(".")
+    }
+}
+
+/// Finds the kernel for a series: an explicit `--kernel-src` (tree or tarball)
+/// first, then the canonical tarball (cached, or downloaded unless offline),
+/// then the offline substitute.
+pub fn resolve(
+    series_name: &str,
+    series: &Series,
+    explicit: Option<&Path>,
+    cache: &Path,
+) -> Result<KernelSource, SourceError> {
+    if let Some(path) = explicit {
+        return from_path(path, series, cache);
+    }
+    let mut tried = Vec::new();
+    let canonical = &series.canonical;
+    let tarballs = cache.join("tarballs");
+    let file_name = canonical.url.rsplit('/').next().unwrap_or("linux.tar.xz");
+    let cached = tarballs.join(file_name);
+    if !cached.is_file() && std::env::var_os("KGRADE_OFFLINE").is_none() {
+        match download(&canonical.url, &cached) {
+            Ok(()) => {}
+            Err(e) => tried.push(format!("download {} failed ({e})", canonical.url)),
+        }
+    }
+    if cached.is_file() {
+        let actual = sha256_file(&cached)?;
+        if actual != canonical.sha256 {
+            // A corrupt or tampered download is never used, and not kept.
+            let _ = std::fs::remove_file(&cached);
+            return Err(SourceError::Checksum {
+                path: cached,
+                expected: canonical.sha256.clone(),
+                actual,
+            });
+        }
+        let tree = extract(&cached, &actual, cache)?;
+        return Ok(KernelSource {
+            version: tree_version(&tree)?,
+            tree,
+            substitute: false,
+            origin: format!("kernel.org {}", canonical.version),
+        });
+    }
+    if let Some(sub) = &series.substitute {
+        if sub.tarball.is_file() {
+            let key = sha256_file(&sub.tarball)?;
+            let tree = extract(&sub.tarball, &key, cache)?;
+            let version = tree_version(&tree)?;
+            return Ok(KernelSource {
+                substitute: version != canonical.version,
+                origin: format!("Debian {} ({})", sub.package, sub.tarball.display()),
+                version,
+                tree,
+            });
+        }
+        tried.push(format!(
+            "substitute {} not found (apt-get install {})",
+            sub.tarball.display(),
+            sub.package
+        ));
+    }
+    Err(SourceError::Unavailable {
+        series: series_name.to_string(),
+        tried: tried.join("; "),
+    })
+}
+
+fn from_path(path: &Path, series: &Series, cache: &Path) -> Result<KernelSource, SourceError> {
+    let tree = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        let key = sha256_file(path)?;
+        extract(path, &key, cache)?
+    };
+    let version = tree_version(&tree)?;
+    Ok(KernelSource {
+        substitute: version != series.canonical.version,
+        origin: format!("local {}", path.display()),
+        version,
+        tree,
+    })
+}
+
+fn download(url: &str, dest: &Path) -> Result<(), SourceError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let partial = dest.with_extension("partial");
+    process::run_ok(
+        Command::new("curl")
+            .args(["-fsSL", "--connect-timeout", "10", "--retry", "2", "-o"])
+            .arg(&partial)
+            .arg(url),
+    )?;
+    std::fs::rename(&partial, dest).map_err(io(dest))
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, SourceError> {
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Extracts a trusted kernel tarball once, keyed by its sha256; the result is
+/// the single top-level directory inside it.
+fn extract(tarball: &Path, key: &str, cache: &Path) -> Result<PathBuf, SourceError> {
+    let dest = cache.join("sources").join(&key[..16]);
+    if !dest.join(".complete").is_file() {
+        let staging = cache.join("sources").join(format!("{}.partial", &key[..16]));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+        process::run_ok(
+            Command::new("tar")
+                .arg("-xf")
+                .arg(tarball)
+                .arg("-C")
+                .arg(&staging),
+        )?;
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&staging, &dest).map_err(io(&dest))?;
+        std::fs::write(dest.join(".complete"), tarball.display().to_string())
+            .map_err(io(&dest))?;
+    }
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(&dest).map_err(io(&dest))? {
+        let entry = entry.map_err(io(&dest))?;
+        if entry.path().is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    match dirs.as_slice() {
+        [one] => Ok(one.clone()),
+        _ if dest.join("Makefile").is_file() => Ok(dest),
+        _ => Err(SourceError::NotATree { path: dest }),
+    }
+}
+
+/// Reads `VERSION.PATCHLEVEL.SUBLEVEL` from a tree's top Makefile.
+pub fn tree_version(tree: &Path) -> Result<String, SourceError> {
+    let makefile = tree.join("Makefile");
+    let text = std::fs::read_to_string(&makefile)
+        .map_err(|_| SourceError::NotATree { path: tree.to_path_buf() })?;
+    parse_version(&text).ok_or_else(|| SourceError::NotATree {
+        path: tree.to_path_buf(),
+    })
+}
+
+fn parse_version(makefile: &str) -> Option<String> {
+    let field = |name: &str| {
+        makefile.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let v = field("VERSION")?;
+    let p = field("PATCHLEVEL")?;
+    let s = field("SUBLEVEL").filter(|s| !s.is_empty()).unwrap_or_else(|| "0".into());
+    Some(format!("{v}.{p}.{s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_makefile() {
+        let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 176\nEXTRAVERSION =\n";
+        assert_eq!(parse_version(mk).as_deref(), Some("6.1.176"));
+        assert_eq!(parse_version("VERSION = 4\nPATCHLEVEL = 15\nSUBLEVEL = 0\n").as_deref(), Some("4.15.0"));
+        assert_eq!(parse_version("nothing"), None);
+    }
+
+    #[test]
+    fn sha256_of_a_known_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&f).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Targets as data: `configs/targets.toml` and `configs/assignments/*.toml`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unknown target `{0}`; known targets: {1}")]
+    UnknownTarget(String, String),
+}
+
+/// Where a kernel series comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    pub canonical: Canonical,
+    pub substitute: Option<Substitute>,
+}
+
+/// The course's exact kernel on kernel.org, pinned by sha256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canonical {
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+/// An offline stand-in (a Debian `linux-source-*` tarball).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Substitute {
+    pub package: String,
+    pub tarball: PathBuf,
+}
+
+/// How to build and boot one architecture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arch {
+    pub make_arch: String,
+    pub cross_compile: String,
+    pub make_target: String,
+    pub image: String,
+    pub fragment: String,
+    pub qemu: String,
+    pub qemu_args: Vec<String>,
+    pub console: String,
+    pub rust_target: String,
+    pub linker: String,
+    /// Candidate syscall tables, relative to the tree, tried in order.
+    pub syscall_tables: Vec<String>,
+    /// ABIs of a `.tbl` file that this arch's native syscalls use.
+    pub syscall_abis: Vec<String>,
+}
+
+/// One assignment's contract as the harness needs it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    #[serde(skip)]
+    pub name: String,
+    pub syscalls: Vec<String>,
+    pub fragment: Option<String>,
+    pub case_timeout_ms: u64,
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetEntry {
+    assignment: String,
+    series: String,
+    arch: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsFile {
+    series: BTreeMap<String, Series>,
+    arch: BTreeMap<String, Arch>,
+    target: Vec<TargetEntry>,
+}
+
+/// A fully resolved target: everything one run needs to know.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub assignment: Assignment,
+    pub series_name: String,
+    pub series: Series,
+    pub arch_name: String,
+    pub arch: Arch,
+}
+
+/// The project's configuration directory, loaded.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub root: PathBuf,
+    pub targets: Vec<Target>,
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(&read(path)?).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl Catalog {
+    /// Loads `configs/` under the project root and checks every reference.
+    pub fn load(root: &Path) -> Result<Catalog, ConfigError> {
+        let configs = root.join("configs");
+        let file_path = configs.join("targets.toml");
+        let file: TargetsFile = parse(&file_path)?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: file_path.clone(),
+            message,
+        };
+        let mut assignments: BTreeMap<String, Assignment> = BTreeMap::new();
+        let mut targets = Vec::new();
+        for entry in &file.target {
+            let series = file
+                .series
+                .get(&entry.series)
+                .ok_or_else(|| invalid(format!("target names unknown series `{}`", entry.series)))?;
+            let arch = file
+                .arch
+                .get(&entry.arch)
+                .ok_or_else(|| invalid(format!("target names unknown arch `{}`", entry.arch)))?;
+            if !assignments.contains_key(&entry.assignment) {
+                let path = configs
+                    .join("assignments")
+                    .join(format!("{}.toml", entry.assignment));
+                let mut a: Assignment = parse(&path)?;
+                a.name = entry.assignment.clone();
+                assignments.insert(entry.assignment.clone(), a);
+            }
+            let name = format!("{}/{}/{}", entry.assignment, entry.series, entry.arch);
+            if targets.iter().any(|t: &Target| t.name == name) {
+                return Err(invalid(format!("target `{name}` is listed twice")));
+            }
+            targets.push(Target {
+                name,
+                assignment: assignments[&entry.assignment].clone(),
+                series_name: entry.series.clone(),
+                series: series.clone(),
+                arch_name: entry.arch.clone(),
+                arch: arch.clone(),
+            });
+        }
+        for t in &targets {
+            for fragment in t.fragments() {
+                let p = configs.join("kernel").join(&fragment);
+                if !p.is_file() {
+                    return Err(invalid(format!(
+                        "target `{}` needs missing fragment configs/kernel/{fragment}",
+                        t.name
+                    )));
+                }
+            }
+        }
+        Ok(Catalog {
+            root: root.to_path_buf(),
+            targets,
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Result<&Target, ConfigError> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+            ConfigError::UnknownTarget(name.to_string(), known.join(", "))
+        })
+    }
+
+    pub fn fragment_path(&self, fragment: &str) -> PathBuf {
+        self.root.join("configs").join("kernel").join(fragment)
+    }
+}
+
+impl Target {
+    /// Config fragments in the order they are merged: common, arch, assignment.
+    pub fn fragments(&self) -> Vec<String> {
+        let mut v = vec!["common.config".to_string(), self.arch.fragment.clone()];
+        v.extend(self.assignment.fragment.clone());
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    #[test]
+    fn the_project_catalog_loads() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        let t = catalog.target("tracker/6.1/x86_64").unwrap();
+        assert_eq!(t.arch.make_arch, "x86_64");
+        assert_eq!(t.series.canonical.version, "6.1.6");
+        assert_eq!(t.series.canonical.sha256.len(), 64);
+        assert!(t.assignment.syscalls.contains(&"register".to_string()));
+    }
+
+    #[test]
+    fn unknown_target_lists_the_known_ones() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        let err = catalog.target("tracker/9.9/x86_64").unwrap_err().to_string();
+        assert!(err.contains("tracker/6.1/x86_64"), "{err}");
+    }
+
+    #[test]
+    fn a_typo_in_a_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let configs = dir.path().join("configs");
+        std::fs::create_dir_all(&configs).unwrap();
+        let text = std::fs::read_to_string(project_root().join("configs/targets.toml")).unwrap();
+        std::fs::write(configs.join("targets.toml"), text.replace("make_target", "make_targte"))
+            .unwrap();
+        let err = Catalog::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("make_targte"), "{err}");
+    }
+}
