@@ -16,7 +16,7 @@ use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use crate::syscalls;
 use crate::target::{Catalog, Target};
 use crate::verdict::{self, Verdict};
-use crate::workspace::{Workspace, WorkspaceError};
+use crate::workspace::{Workspace, WorkspaceError, WorkspaceLock};
 use kgrade_protocol::{cases_for, Case, Plan, PLAN_PATH};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InfraError + '_ {
 }
 
 /// What to run.
+#[derive(Clone)]
 pub struct Request<'a> {
     pub catalog: &'a Catalog,
     pub target: &'a Target,
@@ -76,6 +77,16 @@ pub fn reference_dir(root: &Path, assignment: &str, source: &KernelSource, serie
             assignment: assignment.into(),
             looked: candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
         })
+}
+
+/// Workspaces are keyed by the pristine tree and the exact patches applied.
+fn workspace_key(src: &KernelSource, sub: &Submission) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(src.tree.to_string_lossy().as_bytes());
+    h.update([0]);
+    h.update(sub.digest().as_bytes());
+    format!("{}-{}", src.version, &source::hex(&h.finalize())[..16])
 }
 
 struct Timer(BTreeMap<String, f64>, Instant);
@@ -153,7 +164,8 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     let ws_dir = cache
         .join("work")
         .join(paths::component(&target.name))
-        .join(format!("{}-{}", &source::hex(src.version.as_bytes()), &sub.digest()[..16]));
+        .join(workspace_key(&src, &sub));
+    let _lock = WorkspaceLock::acquire(&ws_dir).map_err(|e| InfraError::Other(e.to_string()))?;
     let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub) {
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),

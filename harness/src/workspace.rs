@@ -30,6 +30,24 @@ pub enum WorkspaceError {
     },
 }
 
+/// An exclusive lock on a workspace, held for a whole run: two runs of the
+/// same submission (or a mutant over the reference) must not interleave.
+pub struct WorkspaceLock(#[allow(dead_code)] std::fs::File);
+
+impl WorkspaceLock {
+    pub fn acquire(dir: &Path) -> Result<WorkspaceLock, WorkspaceError> {
+        let io = |source| WorkspaceError::Io { path: dir.into(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let file = std::fs::File::create(dir.join("lock")).map_err(io)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        Ok(WorkspaceLock(file))
+    }
+}
+
 pub struct Workspace {
     /// Holds `src`, `build` and the bookkeeping files.
     pub dir: PathBuf,

@@ -1,1 +1,53 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup | test-all | test | ci-matrix`.
+
+mod setup;
+mod test_all;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install every system dependency (Debian/Ubuntu, as root); otherwise print the commands.
+    Setup,
+    /// The main job: the reference on every target passes every test, and every mutant is caught.
+    TestAll {
+        /// Only these targets (default: all in configs/targets.toml).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Skip the mutants.
+        #[arg(long)]
+        no_mutants: bool,
+        /// Where each run's result.json and logs go.
+        #[arg(long, default_value = "target/kgrade-test-all")]
+        out: std::path::PathBuf,
+    },
+    /// What CI runs: setup, lints, unit and end-to-end tests, then test-all.
+    Test,
+    /// The GitHub Actions matrix (one job per target) as JSON.
+    CiMatrix,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Setup => setup::run(),
+        Task::TestAll { targets, no_mutants, out } => test_all::run(&targets, !no_mutants, &out),
+        Task::Test => test_all::ci(),
+        Task::CiMatrix => test_all::matrix(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

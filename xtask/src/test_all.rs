@@ -1,0 +1,162 @@
+//! `test-all`: the reference solution of every target must pass every test,
+//! and every mutant must fail at least one of the tests it names.
+
+use anyhow::{bail, Context, Result};
+use kgrade::pipeline::{self, Request};
+use kgrade::report::RunResult;
+use kgrade::target::Catalog;
+use kgrade::verdict::{Outcome, Verdict};
+use kgrade::{doctor, mutants, paths, source};
+use std::path::Path;
+use std::time::Instant;
+use xshell::{cmd, Shell};
+
+/// Installs what is missing (when it can) and fails with the list otherwise.
+fn ensure_prerequisites(catalog: &Catalog) -> Result<()> {
+    let missing: Vec<_> = doctor::checks(catalog).into_iter().filter(|c| !c.ok).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("test-all: {} prerequisites missing; running setup", missing.len());
+    crate::setup::run()?;
+    let still: Vec<String> = doctor::checks(catalog)
+        .into_iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{} ({})", c.what, c.fix))
+        .collect();
+    if !still.is_empty() {
+        bail!("missing prerequisites:\n  {}", still.join("\n  "));
+    }
+    Ok(())
+}
+
+fn progress(label: &str) -> impl FnMut(&str) + '_ {
+    move |stage: &str| eprintln!("  [{label}] {stage}")
+}
+
+pub fn run(only: &[String], with_mutants: bool, out: &Path) -> Result<()> {
+    let root = paths::project_root();
+    let catalog = Catalog::load(&root)?;
+    ensure_prerequisites(&catalog)?;
+    let targets: Vec<_> = catalog
+        .targets
+        .iter()
+        .filter(|t| only.is_empty() || only.contains(&t.name))
+        .collect();
+    if targets.is_empty() {
+        bail!("no target matches {only:?}");
+    }
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    for target in targets {
+        let started = Instant::now();
+        let dir = out.join(paths::component(&target.name));
+        eprintln!("test-all: {} reference", target.name);
+        let req = Request {
+            catalog: &catalog,
+            target,
+            submission: None,
+            kernel_src: None,
+            out: &dir.join("reference"),
+            overlay: None,
+            only: vec![],
+        };
+        let reference = pipeline::run(&req, &mut progress("reference"))
+            .with_context(|| format!("{}: reference run", target.name))?;
+        print!("{}", reference.table());
+        if reference.verdict != Verdict::Pass {
+            problems.push(format!("{}: the reference got `{}` ({})", target.name, reference.verdict.as_str(), reference.reason));
+        }
+        let mut caught = 0;
+        let mut mutant_count = 0;
+        if with_mutants {
+            let src = source::resolve(&target.series_name, &target.series, None, &paths::cache_root())?;
+            let ref_dir = pipeline::reference_dir(&root, &target.assignment.name, &src, &target.series_name)?;
+            for (mutant, patch) in mutants::load(&ref_dir)? {
+                mutant_count += 1;
+                eprintln!("test-all: {} mutant {}", target.name, mutant.name);
+                let mutant_out = dir.join("mutants").join(&mutant.name);
+                let mutant_req = Request {
+                    out: &mutant_out,
+                    overlay: Some(&patch),
+                    ..req.clone()
+                };
+                let r = pipeline::run(&mutant_req, &mut progress(&mutant.name))
+                    .with_context(|| format!("{}: mutant {}", target.name, mutant.name))?;
+                match judge_mutant(&r, &mutant.caught_by) {
+                    Ok(by) => {
+                        caught += 1;
+                        println!("mutant {:<32} caught by {by}", mutant.name);
+                    }
+                    Err(why) => {
+                        println!("mutant {:<32} NOT CAUGHT: {why}", mutant.name);
+                        problems.push(format!("{}: mutant {} ({}) {why}", target.name, mutant.name, mutant.mistake));
+                    }
+                }
+            }
+        }
+        lines.push(format!(
+            "{:<24} reference {:<12} {:>3}/{:<3} tests   mutants caught {caught}/{mutant_count}   {:.0} s (kernel {}{})",
+            target.name,
+            reference.verdict.as_str(),
+            reference.passed(),
+            reference.tests.len(),
+            started.elapsed().as_secs_f64(),
+            reference.kernel.as_ref().map(|k| k.version.as_str()).unwrap_or("?"),
+            if reference.kernel.as_ref().is_some_and(|k| k.substitute) { ", substitute" } else { "" },
+        ));
+    }
+    println!("\ntest-all summary:");
+    for l in &lines {
+        println!("  {l}");
+    }
+    if problems.is_empty() {
+        println!("test-all: all references pass, all mutants caught");
+        Ok(())
+    } else {
+        bail!("test-all found problems:\n  {}", problems.join("\n  "))
+    }
+}
+
+/// A mutant is caught when a test it names did not pass. A build failure
+/// does not count: a mutant must compile to prove anything about the tests.
+fn judge_mutant(r: &RunResult, caught_by: &[String]) -> std::result::Result<String, String> {
+    match r.verdict {
+        Verdict::PatchFailed | Verdict::BuildFailed | Verdict::Rejected | Verdict::BootFailed => {
+            return Err(format!("did not reach the tests: {} ({})", r.verdict.as_str(), r.reason))
+        }
+        _ => {}
+    }
+    let failed: Vec<&str> = r
+        .tests
+        .iter()
+        .filter(|t| t.outcome != Outcome::Pass && t.outcome != Outcome::NotRun)
+        .map(|t| t.name.as_str())
+        .collect();
+    let named: Vec<&str> = failed.iter().copied().filter(|n| caught_by.iter().any(|c| c == n)).collect();
+    if named.is_empty() {
+        Err(format!("no named test failed (failed: {failed:?}, named: {caught_by:?})"))
+    } else {
+        Ok(named.join(", "))
+    }
+}
+
+/// What CI runs: everything that proves the grader right, on real kernels.
+pub fn ci() -> Result<()> {
+    let sh = Shell::new()?;
+    let root = paths::project_root();
+    let _cd = sh.push_dir(&root);
+    crate::setup::run()?;
+    cmd!(sh, "cargo fmt --all -- --check").run()?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --quiet -- -D warnings").run()?;
+    cmd!(sh, "cargo nextest run --workspace --run-ignored all --no-fail-fast").run()?;
+    run(&[], true, &root.join("target/kgrade-test-all"))
+}
+
+/// One matrix entry per target, for GitHub Actions.
+pub fn matrix() -> Result<()> {
+    let catalog = Catalog::load(&paths::project_root())?;
+    let names: Vec<String> = catalog.targets.iter().map(|t| format!("\"{}\"", t.name)).collect();
+    println!("{{\"target\":[{}]}}", names.join(","));
+    Ok(())
+}
