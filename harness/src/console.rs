@@ -141,12 +141,27 @@ mod tests {
     #[test]
     fn every_kind_is_recognised() {
         for (line, kind) in [
-            ("[ 22.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [init:1]", "soft-lockup"),
-            ("[ 30.0] INFO: task init:1 blocked for more than 10 seconds.", "hung-task"),
-            ("[ 1.0] general protection fault, probably for non-canonical address", "gpf"),
-            ("[ 1.0] Unable to handle kernel NULL pointer dereference at virtual address 0", "oops"),
+            (
+                "[ 22.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [init:1]",
+                "soft-lockup",
+            ),
+            (
+                "[ 30.0] INFO: task init:1 blocked for more than 10 seconds.",
+                "hung-task",
+            ),
+            (
+                "[ 1.0] general protection fault, probably for non-canonical address",
+                "gpf",
+            ),
+            (
+                "[ 1.0] Unable to handle kernel NULL pointer dereference at virtual address 0",
+                "oops",
+            ),
             ("[ 1.0] kernel BUG at mm/mmap.c:123!", "bug"),
-            ("[ 9.0] rcu: INFO: rcu_sched self-detected stall on CPU", "rcu-stall"),
+            (
+                "[ 9.0] rcu: INFO: rcu_sched self-detected stall on CPU",
+                "rcu-stall",
+            ),
         ] {
             let c = analyse(line);
             assert_eq!(c.failure.map(|f| f.kind), Some(kind.to_string()), "{line}");

@@ -31,7 +31,8 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
         tool("ccache", "ccache"),
         Check {
             what: "libelf and openssl headers".into(),
-            ok: Path::new("/usr/include/libelf.h").exists() && Path::new("/usr/include/openssl/ssl.h").exists(),
+            ok: Path::new("/usr/include/libelf.h").exists()
+                && Path::new("/usr/include/openssl/ssl.h").exists(),
             fix: "apt-get install libelf-dev libssl-dev".into(),
         },
     ];
@@ -39,7 +40,11 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
     for t in &catalog.targets {
         if !seen.contains(&t.arch_name) {
             seen.push(t.arch_name.clone());
-            let pkg = if t.arch.qemu.contains("aarch64") { "qemu-system-arm" } else { "qemu-system-x86" };
+            let pkg = if t.arch.qemu.contains("aarch64") {
+                "qemu-system-arm"
+            } else {
+                "qemu-system-x86"
+            };
             out.push(tool(&t.arch.qemu, &format!("-t bookworm-backports {pkg}")));
             let gcc = format!("{}gcc", t.arch.cross_compile);
             let gcc_pkg = match t.arch.cross_compile.trim_end_matches('-') {
@@ -54,7 +59,10 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
             });
         }
         if let Some(sub) = &t.series.substitute {
-            let what = format!("kernel source for series {} ({})", t.series_name, sub.package);
+            let what = format!(
+                "kernel source for series {} ({})",
+                t.series_name, sub.package
+            );
             if !out.iter().any(|c| c.what == what) {
                 out.push(Check {
                     what,

@@ -27,7 +27,10 @@ pub struct Toolchain {
 }
 
 fn sysroot(rustc: &Path) -> Option<PathBuf> {
-    let out = Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
@@ -46,7 +49,10 @@ fn musl_of(gnu: &str) -> String {
 pub fn toolchain(arch: &Arch) -> Result<Toolchain, GuestError> {
     let musl = musl_of(&arch.rust_target);
     let rustup = (PathBuf::from("cargo"), PathBuf::from("rustc"));
-    let debian = (PathBuf::from("/usr/bin/cargo"), PathBuf::from("/usr/bin/rustc"));
+    let debian = (
+        PathBuf::from("/usr/bin/cargo"),
+        PathBuf::from("/usr/bin/rustc"),
+    );
     for (cargo, rustc, target) in [
         (&rustup.0, &rustup.1, &musl),
         (&rustup.0, &rustup.1, &arch.rust_target),
@@ -74,12 +80,23 @@ pub fn build(root: &Path, arch: &Arch) -> Result<PathBuf, GuestError> {
     let key = env_key(&tc.target);
     let mut cmd = Command::new(&tc.cargo);
     cmd.current_dir(root)
-        .args(["build", "--quiet", "--release", "--locked", "-p", "kgrade-guest", "--target"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--locked",
+            "-p",
+            "kgrade-guest",
+            "--target",
+        ])
         .arg(&tc.target)
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC", &tc.rustc)
-        .env(format!("CARGO_TARGET_{key}_RUSTFLAGS"), "-C target-feature=+crt-static")
+        .env(
+            format!("CARGO_TARGET_{key}_RUSTFLAGS"),
+            "-C target-feature=+crt-static",
+        )
         // Host-side settings of the outer cargo must not leak into the guest build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -87,7 +104,10 @@ pub fn build(root: &Path, arch: &Arch) -> Result<PathBuf, GuestError> {
         cmd.env(format!("CARGO_TARGET_{key}_LINKER"), &arch.linker);
     }
     process::run_ok(&mut cmd)?;
-    Ok(target_dir.join(&tc.target).join("release").join("kgrade-guest"))
+    Ok(target_dir
+        .join(&tc.target)
+        .join("release")
+        .join("kgrade-guest"))
 }
 
 #[cfg(test)]
@@ -96,7 +116,10 @@ mod tests {
 
     #[test]
     fn target_names() {
-        assert_eq!(musl_of("aarch64-unknown-linux-gnu"), "aarch64-unknown-linux-musl");
+        assert_eq!(
+            musl_of("aarch64-unknown-linux-gnu"),
+            "aarch64-unknown-linux-musl"
+        );
         assert_eq!(env_key("i686-unknown-linux-gnu"), "I686_UNKNOWN_LINUX_GNU");
     }
 }

@@ -10,9 +10,19 @@ const S_IFCHR: u32 = 0o020000;
 /// One archive member.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    Dir { path: String },
-    File { path: String, mode: u32, data: Vec<u8> },
-    CharDev { path: String, major: u32, minor: u32 },
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        mode: u32,
+        data: Vec<u8>,
+    },
+    CharDev {
+        path: String,
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// Builds the archive in memory (a few MiB at most).
@@ -29,9 +39,21 @@ impl Initramfs {
             fs.add(Node::Dir { path: dir.into() });
         }
         // The kernel opens /dev/console for init's stdio before anything mounts.
-        fs.add(Node::CharDev { path: "dev/console".into(), major: 5, minor: 1 });
-        fs.add(Node::CharDev { path: "dev/null".into(), major: 1, minor: 3 });
-        fs.add(Node::File { path: "init".into(), mode: 0o755, data: init });
+        fs.add(Node::CharDev {
+            path: "dev/console".into(),
+            major: 5,
+            minor: 1,
+        });
+        fs.add(Node::CharDev {
+            path: "dev/null".into(),
+            major: 1,
+            minor: 3,
+        });
+        fs.add(Node::File {
+            path: "init".into(),
+            mode: 0o755,
+            data: init,
+        });
         fs.add(Node::File {
             path: plan_path.trim_start_matches('/').into(),
             mode: 0o644,
@@ -50,7 +72,9 @@ impl Initramfs {
             let ino = i as u32 + 1;
             match node {
                 Node::Dir { path } => w.entry(ino, path, S_IFDIR | 0o755, 2, (0, 0), &[])?,
-                Node::File { path, mode, data } => w.entry(ino, path, S_IFREG | mode, 1, (0, 0), data)?,
+                Node::File { path, mode, data } => {
+                    w.entry(ino, path, S_IFREG | mode, 1, (0, 0), data)?
+                }
                 Node::CharDev { path, major, minor } => {
                     w.entry(ino, path, S_IFCHR | 0o600, 1, (*major, *minor), &[])?
                 }
@@ -84,7 +108,15 @@ impl<W: Write> Writer<'_, W> {
         self.put(&[0u8; 3][..pad])
     }
 
-    fn entry(&mut self, ino: u32, name: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) -> io::Result<()> {
+    fn entry(
+        &mut self,
+        ino: u32,
+        name: &str,
+        mode: u32,
+        nlink: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> io::Result<()> {
         let fields = [
             ino,
             mode,
@@ -121,7 +153,10 @@ mod tests {
     fn read(bytes: &[u8]) -> Vec<(String, u32, u32, Vec<u8>)> {
         let mut out = Vec::new();
         let mut off = 0;
-        let field = |b: &[u8], i: usize| u32::from_str_radix(std::str::from_utf8(&b[6 + 8 * i..14 + 8 * i]).unwrap(), 16).unwrap();
+        let field = |b: &[u8], i: usize| {
+            u32::from_str_radix(std::str::from_utf8(&b[6 + 8 * i..14 + 8 * i]).unwrap(), 16)
+                .unwrap()
+        };
         loop {
             let h = &bytes[off..off + 110];
             assert_eq!(&h[..6], b"070701");
@@ -129,7 +164,9 @@ mod tests {
             let size = field(h, 6) as usize;
             let rdev = field(h, 9) << 8 | field(h, 10);
             let namesize = field(h, 11) as usize;
-            let name = std::str::from_utf8(&bytes[off + 110..off + 110 + namesize - 1]).unwrap().to_string();
+            let name = std::str::from_utf8(&bytes[off + 110..off + 110 + namesize - 1])
+                .unwrap()
+                .to_string();
             off = (off + 110 + namesize).div_ceil(4) * 4;
             let data = bytes[off..off + size].to_vec();
             off = (off + size).div_ceil(4) * 4;
@@ -147,7 +184,12 @@ mod tests {
         let bytes = fs.to_bytes();
         assert_eq!(bytes.len() % 4, 0);
         let entries = read(&bytes);
-        let find = |n: &str| entries.iter().find(|e| e.0 == n).unwrap_or_else(|| panic!("{n} missing"));
+        let find = |n: &str| {
+            entries
+                .iter()
+                .find(|e| e.0 == n)
+                .unwrap_or_else(|| panic!("{n} missing"))
+        };
         assert_eq!(find("init").1, S_IFREG | 0o755);
         assert_eq!(find("init").3, b"\x7fELF-binary");
         assert_eq!(find("kgrade/plan.json").3, b"{\"a\":1}");
@@ -167,10 +209,17 @@ mod tests {
     fn names_of_every_length_stay_aligned() {
         let mut fs = Initramfs::default();
         for n in 1..9 {
-            fs.add(Node::File { path: "f".repeat(n), mode: 0o644, data: vec![7; n] });
+            fs.add(Node::File {
+                path: "f".repeat(n),
+                mode: 0o644,
+                data: vec![7; n],
+            });
         }
         let entries = read(&fs.to_bytes());
         assert_eq!(entries.len(), 8);
-        assert!(entries.iter().enumerate().all(|(i, e)| e.3 == vec![7; i + 1]));
+        assert!(entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.3 == vec![7; i + 1]));
     }
 }

@@ -41,7 +41,11 @@ fn make(target: &Target, ws: &Workspace) -> Command {
         let _ = std::fs::create_dir_all(dir);
     }
     let cc = format!("{}gcc", target.arch.cross_compile);
-    let cc = if process::have("ccache") { format!("ccache {cc}") } else { cc };
+    let cc = if process::have("ccache") {
+        format!("ccache {cc}")
+    } else {
+        cc
+    };
     cmd.arg(lock)
         .arg("make")
         .arg("-C")
@@ -63,46 +67,78 @@ fn make(target: &Target, ws: &Workspace) -> Command {
 /// `tinyconfig` + fragments + `olddefconfig`, verified. Skipped when the
 /// fragments are unchanged since the last configure of this build dir.
 pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(), BuildError> {
-    let paths: Vec<PathBuf> = target.fragments().iter().map(|f| catalog.fragment_path(f)).collect();
+    let paths: Vec<PathBuf> = target
+        .fragments()
+        .iter()
+        .map(|f| catalog.fragment_path(f))
+        .collect();
     let texts = kconfig::read_fragments(&paths).map_err(BuildError::Fragment)?;
     let wants = kconfig::parse_fragments(&texts);
     let wanted_text = kconfig::fragment_text(&wants);
     let stamp = ws.build.join(".kgrade-fragments");
     let config = ws.build.join(".config");
-    if config.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted_text.as_str()) {
+    if config.is_file()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted_text.as_str())
+    {
         return Ok(());
     }
-    std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io { path: ws.build.clone(), source })?;
+    std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io {
+        path: ws.build.clone(),
+        source,
+    })?;
     process::run_ok(make(target, ws).arg("tinyconfig"))?;
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&config)
-        .map_err(|source| BuildError::Io { path: config.clone(), source })?;
+        .map_err(|source| BuildError::Io {
+            path: config.clone(),
+            source,
+        })?;
     f.write_all(wanted_text.as_bytes())
-        .map_err(|source| BuildError::Io { path: config.clone(), source })?;
+        .map_err(|source| BuildError::Io {
+            path: config.clone(),
+            source,
+        })?;
     drop(f);
     process::run_ok(make(target, ws).arg("olddefconfig"))?;
-    let final_text = std::fs::read_to_string(&config).map_err(|source| BuildError::Io { path: config.clone(), source })?;
+    let final_text = std::fs::read_to_string(&config).map_err(|source| BuildError::Io {
+        path: config.clone(),
+        source,
+    })?;
     let lost = kconfig::dropped(&wants, &final_text);
     if !lost.is_empty() {
         return Err(BuildError::ConfigDropped(lost));
     }
-    std::fs::write(&stamp, wanted_text).map_err(|source| BuildError::Io { path: stamp, source })?;
+    std::fs::write(&stamp, wanted_text).map_err(|source| BuildError::Io {
+        path: stamp,
+        source,
+    })?;
     Ok(())
 }
 
 /// Builds the kernel image; the whole log is kept in `log`.
 pub fn build(target: &Target, ws: &Workspace, log: &Path) -> Result<Built, BuildError> {
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let log_file = std::fs::File::create(log).map_err(|source| BuildError::Io { path: log.into(), source })?;
-    let err_file = log_file.try_clone().map_err(|source| BuildError::Io { path: log.into(), source })?;
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let log_file = std::fs::File::create(log).map_err(|source| BuildError::Io {
+        path: log.into(),
+        source,
+    })?;
+    let err_file = log_file.try_clone().map_err(|source| BuildError::Io {
+        path: log.into(),
+        source,
+    })?;
     let mut cmd = make(target, ws);
     cmd.arg(format!("-j{jobs}"))
         .arg(&target.arch.make_target)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(err_file);
-    let status = cmd.status().map_err(|source| ToolError::Spawn { program: "make".into(), source })?;
+    let status = cmd.status().map_err(|source| ToolError::Spawn {
+        program: "make".into(),
+        source,
+    })?;
     let text = std::fs::read_to_string(log).unwrap_or_default();
     if !status.success() {
         return Err(BuildError::Failed {
@@ -122,7 +158,8 @@ pub fn first_errors(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     let mut picked: Vec<usize> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        let is_error = l.contains("error:") || l.contains("undefined reference") || l.contains("*** [");
+        let is_error =
+            l.contains("error:") || l.contains("undefined reference") || l.contains("*** [");
         if is_error {
             if i > 0 && !picked.contains(&(i - 1)) && !lines[i - 1].starts_with("make") {
                 picked.push(i - 1);
@@ -137,7 +174,11 @@ pub fn first_errors(log: &str) -> String {
         let start = lines.len().saturating_sub(15);
         return lines[start..].join("\n");
     }
-    picked.iter().map(|&i| lines[i]).collect::<Vec<_>>().join("\n")
+    picked
+        .iter()
+        .map(|&i| lines[i])
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -27,7 +27,11 @@ pub fn parse_fragments(texts: &[String]) -> BTreeMap<String, Want> {
                 wants.insert(name.to_string(), Want::Off);
             } else if line.starts_with("CONFIG_") {
                 if let Some((name, value)) = line.split_once('=') {
-                    let want = if value == "n" { Want::Off } else { Want::Value(value.to_string()) };
+                    let want = if value == "n" {
+                        Want::Off
+                    } else {
+                        Want::Value(value.to_string())
+                    };
                     wants.insert(name.to_string(), want);
                 }
             }
@@ -65,7 +69,8 @@ pub fn dropped(wants: &BTreeMap<String, Want>, final_config: &str) -> Vec<String
         match want {
             Want::Value(v) if got != Some(v.as_str()) => missing.push(format!(
                 "{name}={v} (got {})",
-                got.map(|g| format!("{name}={g}")).unwrap_or_else(|| "not set".into())
+                got.map(|g| format!("{name}={g}"))
+                    .unwrap_or_else(|| "not set".into())
             )),
             Want::Off if matches!(got, Some("y") | Some("m")) => {
                 missing.push(format!("{name} off (got {name}={})", got.unwrap_or("")))
@@ -105,7 +110,9 @@ mod tests {
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d[0].starts_with("CONFIG_B=y (got not set)"));
         assert!(d.iter().any(|x| x.contains("CONFIG_C off")));
-        assert!(d.iter().any(|x| x.contains("CONFIG_N=10 (got CONFIG_N=20)")));
+        assert!(d
+            .iter()
+            .any(|x| x.contains("CONFIG_N=10 (got CONFIG_N=20)")));
         assert!(dropped(&w, "CONFIG_A=y\nCONFIG_B=y\nCONFIG_N=10\n").is_empty());
     }
 }

@@ -72,7 +72,10 @@ pub fn parse(text: &str) -> Stream {
             } else {
                 stream.foreign.push(line.to_string());
             }
-        } else if body.starts_with("KTAP version") || body.starts_with("1..") || result_line(body).is_some() {
+        } else if body.starts_with("KTAP version")
+            || body.starts_with("1..")
+            || result_line(body).is_some()
+        {
             // Top-level plan and suite summaries: derived from the cases.
         } else if let Some(d) = body.strip_prefix('#') {
             stream.notes.push(d.trim().to_string());
@@ -126,7 +129,8 @@ mod tests {
 
     #[test]
     fn a_reason_may_contain_hashes_after_the_first_separator() {
-        let (ok, n, name, reason) = result_line("not ok 7 x # TIMEOUT after 5000 ms # again").unwrap();
+        let (ok, n, name, reason) =
+            result_line("not ok 7 x # TIMEOUT after 5000 ms # again").unwrap();
         assert!(!ok);
         assert_eq!(n, 7);
         assert_eq!(name, "x");

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "kgrade", version, about = "Build, boot and grade Linux kernel-hacking assignments under QEMU")]
+#[command(
+    name = "kgrade",
+    version,
+    about = "Build, boot and grade Linux kernel-hacking assignments under QEMU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,13 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Run { target, submission, kernel_src, out, only } => {
+        Command::Run {
+            target,
+            submission,
+            kernel_src,
+            out,
+            only,
+        } => {
             let target = match catalog.target(&target) {
                 Ok(t) => t,
                 Err(e) => {
@@ -76,7 +86,10 @@ fn main() -> ExitCode {
                 }
             };
             let spinner = ProgressBar::new_spinner();
-            spinner.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            spinner.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix}: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             spinner.set_prefix(target.name.clone());
             spinner.enable_steady_tick(Duration::from_millis(200));
             let req = Request {

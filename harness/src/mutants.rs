@@ -36,16 +36,30 @@ pub fn load(reference_dir: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantErro
     }
     let shown = list.display().to_string();
     let text = std::fs::read_to_string(&list).map_err(|e| MutantError::Read(shown.clone(), e))?;
-    let file: MutantsFile = toml::from_str(&text).map_err(|e| MutantError::Invalid(shown.clone(), e.to_string()))?;
-    let known: Vec<String> = kgrade_protocol::CATALOGUE.iter().map(|c| c.full_name()).collect();
+    let file: MutantsFile =
+        toml::from_str(&text).map_err(|e| MutantError::Invalid(shown.clone(), e.to_string()))?;
+    let known: Vec<String> = kgrade_protocol::CATALOGUE
+        .iter()
+        .map(|c| c.full_name())
+        .collect();
     let mut out = Vec::new();
     for m in file.mutant {
         if let Some(bad) = m.caught_by.iter().find(|n| !known.contains(n)) {
-            return Err(MutantError::Invalid(shown, format!("mutant {} names unknown test `{bad}`", m.name)));
+            return Err(MutantError::Invalid(
+                shown,
+                format!("mutant {} names unknown test `{bad}`", m.name),
+            ));
         }
         let path = dir.join(format!("{}.patch", m.name));
-        let text = std::fs::read_to_string(&path).map_err(|e| MutantError::Read(path.display().to_string(), e))?;
-        out.push((m.clone(), PatchFile { name: format!("{}.patch", m.name), text }));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| MutantError::Read(path.display().to_string(), e))?;
+        out.push((
+            m.clone(),
+            PatchFile {
+                name: format!("{}.patch", m.name),
+                text,
+            },
+        ));
     }
     Ok(out)
 }

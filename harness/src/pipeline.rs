@@ -66,7 +66,12 @@ pub struct Request<'a> {
 
 /// The reference solution's directory for the tree actually built: a variant
 /// for the exact `major.minor` wins over the series' own.
-pub fn reference_dir(root: &Path, assignment: &str, source: &KernelSource, series: &str) -> Result<PathBuf, InfraError> {
+pub fn reference_dir(
+    root: &Path,
+    assignment: &str,
+    source: &KernelSource,
+    series: &str,
+) -> Result<PathBuf, InfraError> {
     let base = root.join("kernel-patches").join(assignment);
     let candidates = [base.join(source.major_minor()), base.join(series)];
     candidates
@@ -75,7 +80,11 @@ pub fn reference_dir(root: &Path, assignment: &str, source: &KernelSource, serie
         .cloned()
         .ok_or_else(|| InfraError::NoReference {
             assignment: assignment.into(),
-            looked: candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+            looked: candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -128,7 +137,11 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         details: String::new(),
         accel: String::new(),
     };
-    let finish = |mut r: RunResult, timer: Timer, verdict: Verdict, reason: String| -> Result<RunResult, InfraError> {
+    let finish = |mut r: RunResult,
+                  timer: Timer,
+                  verdict: Verdict,
+                  reason: String|
+     -> Result<RunResult, InfraError> {
         r.verdict = verdict;
         r.reason = reason;
         r.timings_s = timer.0;
@@ -140,17 +153,26 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     let loaded = match req.submission {
         Some(path) => submission::load(path),
         None => reference_dir(root, &target.assignment.name, &src, &target.series_name)
-            .map_err(|e| SubmissionError::Unreadable { path: PathBuf::new(), message: e.to_string() })
+            .map_err(|e| SubmissionError::Unreadable {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            })
             .and_then(|d| submission::load(&d)),
     };
     let sub: Submission = match loaded {
         Ok(s) => s,
         Err(SubmissionError::Unsafe(why)) => {
-            result.submission = req.submission.map(|p| p.display().to_string()).unwrap_or_default();
+            result.submission = req
+                .submission
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             return finish(result, timer, Verdict::Rejected, format!("refused: {why}"));
         }
         Err(e) if req.submission.is_some() => {
-            result.submission = req.submission.map(|p| p.display().to_string()).unwrap_or_default();
+            result.submission = req
+                .submission
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             return finish(result, timer, Verdict::PatchFailed, e.to_string());
         }
         Err(e) => return Err(InfraError::Other(e.to_string())),
@@ -178,12 +200,12 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     timer.lap("patch");
     let outcome = build_and_boot(req, &src, &ws, &mut result, &mut timer, progress);
     if let Some(overlay) = req.overlay {
-        ws.remove_overlay(overlay).map_err(|e| InfraError::Other(format!("cannot remove {}: {e}", overlay.name)))?;
+        ws.remove_overlay(overlay)
+            .map_err(|e| InfraError::Other(format!("cannot remove {}: {e}", overlay.name)))?;
     }
     let (verdict, reason) = outcome?;
     finish(result, timer, verdict, reason)
 }
-
 
 fn patch_verdict(
     e: WorkspaceError,
@@ -192,9 +214,18 @@ fn patch_verdict(
     finish: impl Fn(RunResult, Timer, Verdict, String) -> Result<RunResult, InfraError>,
 ) -> Result<RunResult, InfraError> {
     match e {
-        WorkspaceError::DoesNotApply { patch, output, rejects } => {
+        WorkspaceError::DoesNotApply {
+            patch,
+            output,
+            rejects,
+        } => {
             result.details = format!("{output}\n{rejects}");
-            finish(result, timer, Verdict::PatchFailed, format!("{patch} does not apply"))
+            finish(
+                result,
+                timer,
+                Verdict::PatchFailed,
+                format!("{patch} does not apply"),
+            )
         }
         WorkspaceError::Submission(SubmissionError::Unsafe(why)) => {
             finish(result, timer, Verdict::Rejected, format!("refused: {why}"))
@@ -225,20 +256,33 @@ fn build_and_boot(
         Ok(b) => b,
         Err(BuildError::Failed { first_errors, .. }) => {
             result.details = first_errors.clone();
-            let first = first_errors.lines().find(|l| l.contains("error")).unwrap_or("see build.log").trim().to_string();
+            let first = first_errors
+                .lines()
+                .find(|l| l.contains("error"))
+                .unwrap_or("see build.log")
+                .trim()
+                .to_string();
             return Ok((Verdict::BuildFailed, first));
         }
         Err(BuildError::ConfigDropped(lost)) => {
             result.details = lost.join("\n");
-            return Ok((Verdict::BuildFailed, format!("kernel config dropped {}", lost.join(", "))));
+            return Ok((
+                Verdict::BuildFailed,
+                format!("kernel config dropped {}", lost.join(", ")),
+            ));
         }
         Err(e) => return Err(InfraError::Other(e.to_string())),
     };
 
     progress("find syscalls");
     let assignment = &target.assignment;
-    let map = syscalls::discover(&ws.src, &target.arch.syscall_tables, &target.arch.syscall_abis, &assignment.syscalls)
-        .map_err(|e| InfraError::Other(e.to_string()))?;
+    let map = syscalls::discover(
+        &ws.src,
+        &target.arch.syscall_tables,
+        &target.arch.syscall_abis,
+        &assignment.syscalls,
+    )
+    .map_err(|e| InfraError::Other(e.to_string()))?;
     result.syscalls = map.numbers.clone();
     result.missing_syscalls = map.missing.clone();
 
@@ -257,14 +301,18 @@ fn build_and_boot(
     let guest_bin = guest::build(&req.catalog.root, &target.arch)?;
     let init = std::fs::read(&guest_bin).map_err(io(&guest_bin))?;
     let initrd = req.out.join("initramfs.cpio");
-    std::fs::write(&initrd, Initramfs::for_guest(init, PLAN_PATH, &plan.to_json()).to_bytes()).map_err(io(&initrd))?;
+    std::fs::write(
+        &initrd,
+        Initramfs::for_guest(init, PLAN_PATH, &plan.to_json()).to_bytes(),
+    )
+    .map_err(io(&initrd))?;
     timer.lap("guest");
 
     progress("boot and test");
     // Every case may use its whole limit; the boot itself takes seconds.
     let timeout_s = 60 + cases.len() as u64 * assignment.case_timeout_ms.div_ceil(1000);
     let serial_log = req.out.join("serial.log");
-    let accel = qemu::choose_accel(&target.arch, &paths::cache_root().join("kvm-probe"));
+    let accel = choose_accel(&target.arch, &built.image, &initrd, req.out)?;
     let boot = qemu::boot(&qemu::BootSpec {
         arch: &target.arch,
         kernel: &built.image,
@@ -283,4 +331,35 @@ fn build_and_boot(
     }
     result.tests = judged.tests;
     Ok((judged.verdict, judged.reason))
+}
+
+/// KVM only where it has been seen to work: the first run on a host with
+/// /dev/kvm boots its kernel once under KVM, and the answer is kept.
+fn choose_accel(
+    arch: &crate::target::Arch,
+    kernel: &Path,
+    initrd: &Path,
+    out: &Path,
+) -> Result<String, InfraError> {
+    let probe_cache = paths::cache_root().join("kvm-probe");
+    let accel = qemu::choose_accel(arch, &probe_cache);
+    if accel != "tcg"
+        || std::env::var_os("KGRADE_ACCEL").is_some()
+        || !qemu::kvm_probe_due(arch, &probe_cache)
+    {
+        return Ok(accel);
+    }
+    let log = out.join("kvm-probe.log");
+    let boot = qemu::boot(&qemu::BootSpec {
+        arch,
+        kernel,
+        initrd,
+        timeout: Duration::from_secs(20),
+        console_cap: 1 << 20,
+        log: &log,
+        accel: "kvm",
+    })?;
+    let works = boot.console.contains(kgrade_protocol::BEGIN_MARKER);
+    qemu::record_kvm_probe(&probe_cache, works);
+    Ok(if works { "kvm".into() } else { "tcg".into() })
 }

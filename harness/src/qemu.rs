@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
-    #[error("cannot start {program}: {source} (apt-get install qemu-system; `kgrade doctor` checks)")]
+    #[error(
+        "cannot start {program}: {source} (apt-get install qemu-system; `kgrade doctor` checks)"
+    )]
     Spawn {
         program: String,
         source: std::io::Error,
@@ -67,7 +69,15 @@ pub fn command(spec: &BootSpec) -> Command {
     let mut cmd = Command::new(&spec.arch.qemu);
     cmd.args(&spec.arch.qemu_args)
         .args(["-accel", spec.accel])
-        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ])
         .arg("-kernel")
         .arg(spec.kernel)
         .arg("-initrd")
@@ -157,6 +167,20 @@ pub fn boot(spec: &BootSpec) -> Result<Boot, QemuError> {
     })
 }
 
+fn kvm_native(arch: &Arch) -> bool {
+    matches!(
+        (std::env::consts::ARCH, arch.qemu.as_str()),
+        ("x86_64", "qemu-system-x86_64")
+            | ("x86_64", "qemu-system-i386")
+            | ("aarch64", "qemu-system-aarch64")
+    ) && Path::new("/dev/kvm").exists()
+}
+
+/// Whether KVM might work here and nobody has tried yet.
+pub fn kvm_probe_due(arch: &Arch, probe_cache: &Path) -> bool {
+    kvm_native(arch) && !probe_cache.exists()
+}
+
 /// TCG unless `KGRADE_ACCEL` says otherwise, or a cached probe showed that KVM
 /// really runs a guest on this host (a present /dev/kvm is not enough: nested
 /// setups hang). The probe itself is [`probe_kvm`].
@@ -164,11 +188,7 @@ pub fn choose_accel(arch: &Arch, probe_cache: &Path) -> String {
     if let Ok(a) = std::env::var("KGRADE_ACCEL") {
         return a;
     }
-    let native = matches!(
-        (std::env::consts::ARCH, arch.qemu.as_str()),
-        ("x86_64", "qemu-system-x86_64") | ("x86_64", "qemu-system-i386") | ("aarch64", "qemu-system-aarch64")
-    );
-    if native && Path::new("/dev/kvm").exists() {
+    if kvm_native(arch) {
         if let Ok(answer) = std::fs::read_to_string(probe_cache) {
             if answer.trim() == "kvm" {
                 return "kvm".into();
@@ -212,7 +232,12 @@ mod tests {
     fn command_line_ends_qemu_on_every_failure() {
         let a = arch();
         let c = cmdline(&a);
-        for want in ["console=ttyS0", "panic=-1", "oops=panic", "softlockup_panic=1"] {
+        for want in [
+            "console=ttyS0",
+            "panic=-1",
+            "oops=panic",
+            "softlockup_panic=1",
+        ] {
             assert!(c.contains(want), "{c}");
         }
         let spec = BootSpec {
@@ -225,7 +250,12 @@ mod tests {
             accel: "tcg",
         };
         let argv = crate::process::describe(&command(&spec));
-        assert!(argv.contains("-no-reboot") && argv.contains("-accel tcg") && argv.contains("-kernel /k"), "{argv}");
+        assert!(
+            argv.contains("-no-reboot")
+                && argv.contains("-accel tcg")
+                && argv.contains("-kernel /k"),
+            "{argv}"
+        );
     }
 
     #[test]

@@ -41,7 +41,10 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn passed(&self) -> usize {
-        self.tests.iter().filter(|t| t.outcome == Outcome::Pass).count()
+        self.tests
+            .iter()
+            .filter(|t| t.outcome == Outcome::Pass)
+            .count()
     }
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
@@ -59,7 +62,13 @@ impl RunResult {
 
     /// A plain-text table for the terminal.
     pub fn table(&self) -> String {
-        let width = self.tests.iter().map(|t| t.name.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .tests
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         let mut s = String::new();
         for t in &self.tests {
             let mark = match t.outcome {
@@ -76,7 +85,12 @@ impl RunResult {
             }
             s.push('\n');
         }
-        s.push_str(&format!("\n{}: {} ({})\n", self.target, self.verdict.as_str(), self.reason));
+        s.push_str(&format!(
+            "\n{}: {} ({})\n",
+            self.target,
+            self.verdict.as_str(),
+            self.reason
+        ));
         if let Some(k) = &self.kernel {
             if k.substitute {
                 s.push_str(&format!(
@@ -85,7 +99,11 @@ impl RunResult {
                 ));
             }
         }
-        let times: Vec<String> = self.timings_s.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+        let times: Vec<String> = self
+            .timings_s
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1}s"))
+            .collect();
         s.push_str(&format!("times: {}\n", times.join(", ")));
         s
     }
@@ -110,8 +128,16 @@ mod tests {
             syscalls: [("register".to_string(), 451)].into_iter().collect(),
             missing_syscalls: vec![],
             tests: vec![
-                TestResult { name: "register.self_returns_zero".into(), outcome: Outcome::Pass, message: String::new() },
-                TestResult { name: "fetch.bad_pointer_is_einval".into(), outcome: Outcome::Fail, message: "got -14".into() },
+                TestResult {
+                    name: "register.self_returns_zero".into(),
+                    outcome: Outcome::Pass,
+                    message: String::new(),
+                },
+                TestResult {
+                    name: "fetch.bad_pointer_is_einval".into(),
+                    outcome: Outcome::Fail,
+                    message: "got -14".into(),
+                },
             ],
             timings_s: [("build".to_string(), 146.0)].into_iter().collect(),
             details: String::new(),
@@ -124,7 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         sample().write(dir.path()).unwrap();
         let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap())
+                .unwrap();
         assert_eq!(v["target"], "tracker/6.1/x86_64");
         assert_eq!(v["verdict"], "fail");
         assert_eq!(v["kernel"]["version"], "6.1.176");

@@ -51,7 +51,11 @@ pub struct KernelSource {
 impl KernelSource {
     /// `major.minor` of the tree actually used.
     pub fn major_minor(&self) -> String {
-        self.version.split('.').take(2).collect::<Vec<_>>().join(".")
+        self.version
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -173,7 +177,9 @@ pub fn hex(bytes: &[u8]) -> String {
 fn extract(tarball: &Path, key: &str, cache: &Path) -> Result<PathBuf, SourceError> {
     let dest = cache.join("sources").join(&key[..16]);
     if !dest.join(".complete").is_file() {
-        let staging = cache.join("sources").join(format!("{}.partial", &key[..16]));
+        let staging = cache
+            .join("sources")
+            .join(format!("{}.partial", &key[..16]));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
         process::run_ok(
@@ -185,8 +191,7 @@ fn extract(tarball: &Path, key: &str, cache: &Path) -> Result<PathBuf, SourceErr
         )?;
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(&staging, &dest).map_err(io(&dest))?;
-        std::fs::write(dest.join(".complete"), tarball.display().to_string())
-            .map_err(io(&dest))?;
+        std::fs::write(dest.join(".complete"), tarball.display().to_string()).map_err(io(&dest))?;
     }
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(&dest).map_err(io(&dest))? {
@@ -205,8 +210,9 @@ fn extract(tarball: &Path, key: &str, cache: &Path) -> Result<PathBuf, SourceErr
 /// Reads `VERSION.PATCHLEVEL.SUBLEVEL` from a tree's top Makefile.
 pub fn tree_version(tree: &Path) -> Result<String, SourceError> {
     let makefile = tree.join("Makefile");
-    let text = std::fs::read_to_string(&makefile)
-        .map_err(|_| SourceError::NotATree { path: tree.to_path_buf() })?;
+    let text = std::fs::read_to_string(&makefile).map_err(|_| SourceError::NotATree {
+        path: tree.to_path_buf(),
+    })?;
     parse_version(&text).ok_or_else(|| SourceError::NotATree {
         path: tree.to_path_buf(),
     })
@@ -221,7 +227,9 @@ fn parse_version(makefile: &str) -> Option<String> {
     };
     let v = field("VERSION")?;
     let p = field("PATCHLEVEL")?;
-    let s = field("SUBLEVEL").filter(|s| !s.is_empty()).unwrap_or_else(|| "0".into());
+    let s = field("SUBLEVEL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "0".into());
     Some(format!("{v}.{p}.{s}"))
 }
 
@@ -233,7 +241,10 @@ mod tests {
     fn version_from_makefile() {
         let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 176\nEXTRAVERSION =\n";
         assert_eq!(parse_version(mk).as_deref(), Some("6.1.176"));
-        assert_eq!(parse_version("VERSION = 4\nPATCHLEVEL = 15\nSUBLEVEL = 0\n").as_deref(), Some("4.15.0"));
+        assert_eq!(
+            parse_version("VERSION = 4\nPATCHLEVEL = 15\nSUBLEVEL = 0\n").as_deref(),
+            Some("4.15.0")
+        );
         assert_eq!(parse_version("nothing"), None);
     }
 

@@ -77,7 +77,8 @@ fn is_symlink_mode(line: &str) -> bool {
 
 /// Loads a submission from a file or directory.
 pub fn load(path: &Path) -> Result<Submission, SubmissionError> {
-    let meta = std::fs::symlink_metadata(path).map_err(|_| SubmissionError::Missing(path.into()))?;
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|_| SubmissionError::Missing(path.into()))?;
     let origin = path.display().to_string();
     let unreadable = |e: std::io::Error| SubmissionError::Unreadable {
         path: path.to_path_buf(),
@@ -139,7 +140,9 @@ fn read_patch_dir(dir: &Path) -> Result<Vec<PatchFile>, SubmissionError> {
             continue;
         }
         if entry.file_type().map_err(unreadable)?.is_symlink() {
-            return Err(SubmissionError::Unsafe(format!("{name} is a symbolic link")));
+            return Err(SubmissionError::Unsafe(format!(
+                "{name} is a symbolic link"
+            )));
         }
         names.push(name);
     }
@@ -200,10 +203,13 @@ fn read_tarball(path: &Path) -> Result<Vec<PatchFile>, SubmissionError> {
                 .take(64 << 20)
                 .read_to_end(&mut bytes)
                 .map_err(unreadable)?;
-            found.push((in_patch_dir, PatchFile {
-                name,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            }));
+            found.push((
+                in_patch_dir,
+                PatchFile {
+                    name,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                },
+            ));
         }
     }
     // patch/ wins over loose files when both are present.
@@ -228,10 +234,12 @@ pub fn check_relative(path: &str) -> Result<(), &'static str> {
     if path.contains('\0') {
         return Err("contains a NUL byte");
     }
-    if Path::new(path)
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
-    {
+    if Path::new(path).components().any(|c| {
+        matches!(
+            c,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_)
+        )
+    }) {
         return Err("climbs out of the tree with `..`");
     }
     Ok(())
@@ -247,7 +255,10 @@ pub fn patched_paths(text: &str) -> Vec<String> {
         }
     };
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("+++ ").or_else(|| line.strip_prefix("--- ")) {
+        if let Some(rest) = line
+            .strip_prefix("+++ ")
+            .or_else(|| line.strip_prefix("--- "))
+        {
             let raw = rest.split('\t').next().unwrap_or("").trim_end();
             if raw == "/dev/null" {
                 continue;
@@ -322,7 +333,10 @@ mod tests {
         ] {
             let sub = Submission {
                 origin: "t".into(),
-                patches: vec![PatchFile { name: "p".into(), text: bad.into() }],
+                patches: vec![PatchFile {
+                    name: "p".into(),
+                    text: bad.into(),
+                }],
             };
             let err = sub.touched_paths().unwrap_err().to_string();
             assert!(err.starts_with("refused:"), "{err}");
@@ -334,9 +348,16 @@ mod tests {
         let text = "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n";
         let sub = Submission {
             origin: "t".into(),
-            patches: vec![PatchFile { name: "p".into(), text: text.into() }],
+            patches: vec![PatchFile {
+                name: "p".into(),
+                text: text.into(),
+            }],
         };
-        assert!(sub.touched_paths().unwrap_err().to_string().contains("symbolic link"));
+        assert!(sub
+            .touched_paths()
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
     }
 
     #[test]
@@ -349,7 +370,10 @@ mod tests {
     }
 
     fn tarball(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
-        let f = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
+        let f = tempfile::Builder::new()
+            .suffix(".tar.gz")
+            .tempfile()
+            .unwrap();
         let gz = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
         let mut b = tar::Builder::new(gz);
         for (name, data) in entries {
@@ -388,13 +412,17 @@ mod tests {
 
     #[test]
     fn tarball_with_symlink_entry_is_refused() {
-        let f = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
+        let f = tempfile::Builder::new()
+            .suffix(".tar.gz")
+            .tempfile()
+            .unwrap();
         let gz = flate2::write::GzEncoder::new(f.reopen().unwrap(), flate2::Compression::fast());
         let mut b = tar::Builder::new(gz);
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
-        b.append_link(&mut h, "patch/0001-x.patch", "/etc/passwd").unwrap();
+        b.append_link(&mut h, "patch/0001-x.patch", "/etc/passwd")
+            .unwrap();
         b.into_inner().unwrap().finish().unwrap();
         let err = load(f.path()).unwrap_err().to_string();
         assert!(err.contains("refused") && err.contains("Symlink"), "{err}");
@@ -410,6 +438,9 @@ mod tests {
         assert_eq!(sub.patches.len(), 2);
         assert_eq!(sub.patches[0].name, "0001-a.patch");
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(load(empty.path()), Err(SubmissionError::Empty { .. })));
+        assert!(matches!(
+            load(empty.path()),
+            Err(SubmissionError::Empty { .. })
+        ));
     }
 }

@@ -22,7 +22,12 @@ pub struct SyscallMap {
 #[error("none of the syscall tables exists in the tree: {0}")]
 pub struct NoTable(pub String);
 
-pub fn discover(tree: &Path, tables: &[String], abis: &[String], names: &[String]) -> Result<SyscallMap, NoTable> {
+pub fn discover(
+    tree: &Path,
+    tables: &[String],
+    abis: &[String],
+    names: &[String],
+) -> Result<SyscallMap, NoTable> {
     for rel in tables {
         let Ok(text) = std::fs::read_to_string(tree.join(rel)) else {
             continue;
@@ -62,12 +67,22 @@ pub struct Entry {
 /// By name first; then by entry point `sys_<name>` (students rename rows but
 /// keep the SYSCALL_DEFINE name).
 fn lookup(entries: &[Entry], name: &str) -> Option<u32> {
-    let entry_names = [format!("sys_{name}"), format!("__x64_sys_{name}"), format!("__ia32_sys_{name}"), format!("__arm64_sys_{name}")];
+    let entry_names = [
+        format!("sys_{name}"),
+        format!("__x64_sys_{name}"),
+        format!("__ia32_sys_{name}"),
+        format!("__arm64_sys_{name}"),
+    ];
     entries
         .iter()
         .rev()
         .find(|e| e.name == name)
-        .or_else(|| entries.iter().rev().find(|e| entry_names.contains(&e.entry)))
+        .or_else(|| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| entry_names.contains(&e.entry))
+        })
         .map(|e| e.number)
 }
 
@@ -81,7 +96,11 @@ pub fn from_tbl(text: &str, abis: &[String]) -> Vec<Entry> {
             let abi = f.next()?;
             let name = f.next()?.to_string();
             let entry = f.next().unwrap_or("").to_string();
-            abis.iter().any(|a| a == abi).then_some(Entry { number, name, entry })
+            abis.iter().any(|a| a == abi).then_some(Entry {
+                number,
+                name,
+                entry,
+            })
         })
         .collect()
 }
@@ -95,7 +114,10 @@ pub fn from_unistd_h(text: &str) -> Vec<Entry> {
         if let Some(rest) = line.strip_prefix("#define ") {
             let mut f = rest.split_whitespace();
             if let (Some(macro_name), Some(value)) = (f.next(), f.next()) {
-                if let (Some(stripped), Ok(n)) = (macro_name.strip_prefix("__NR_"), value.trim_matches(|c| c == '(' || c == ')').parse::<u32>()) {
+                if let (Some(stripped), Ok(n)) = (
+                    macro_name.strip_prefix("__NR_"),
+                    value.trim_matches(|c| c == '(' || c == ')').parse::<u32>(),
+                ) {
                     if !stripped.starts_with("syscalls") {
                         defines.insert(macro_name.to_string(), n);
                     }
@@ -104,11 +126,19 @@ pub fn from_unistd_h(text: &str) -> Vec<Entry> {
         }
         for prefix in ["__SYSCALL(", "__SC_COMP(", "__SC_3264(", "__SC_COMP_3264("] {
             if let Some(rest) = line.strip_prefix(prefix) {
-                let args: Vec<&str> = rest.trim_end_matches([')', ';']).split(',').map(str::trim).collect();
+                let args: Vec<&str> = rest
+                    .trim_end_matches([')', ';'])
+                    .split(',')
+                    .map(str::trim)
+                    .collect();
                 if let (Some(nr), Some(entry)) = (args.first(), args.get(1)) {
                     if let Some(&number) = defines.get(*nr) {
                         let name = nr.trim_start_matches("__NR_").to_string();
-                        entries.push(Entry { number, name, entry: entry.to_string() });
+                        entries.push(Entry {
+                            number,
+                            name,
+                            entry: entry.to_string(),
+                        });
                     }
                 }
             }
@@ -138,7 +168,11 @@ mod tests {
         assert_eq!(lookup(&e, "register"), Some(451));
         assert_eq!(lookup(&e, "fetch"), Some(452));
         assert_eq!(lookup(&e, "deregister"), None, "x32 rows are not native");
-        assert_eq!(lookup(&e, "resource_cap"), Some(454), "found by entry point");
+        assert_eq!(
+            lookup(&e, "resource_cap"),
+            Some(454),
+            "found by entry point"
+        );
     }
 
     #[test]

@@ -136,10 +136,9 @@ impl Catalog {
         let mut assignments: BTreeMap<String, Assignment> = BTreeMap::new();
         let mut targets = Vec::new();
         for entry in &file.target {
-            let series = file
-                .series
-                .get(&entry.series)
-                .ok_or_else(|| invalid(format!("target names unknown series `{}`", entry.series)))?;
+            let series = file.series.get(&entry.series).ok_or_else(|| {
+                invalid(format!("target names unknown series `{}`", entry.series))
+            })?;
             let arch = file
                 .arch
                 .get(&entry.arch)
@@ -208,7 +207,10 @@ mod tests {
     use super::*;
 
     fn project_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
     }
 
     #[test]
@@ -224,7 +226,10 @@ mod tests {
     #[test]
     fn unknown_target_lists_the_known_ones() {
         let catalog = Catalog::load(&project_root()).unwrap();
-        let err = catalog.target("tracker/9.9/x86_64").unwrap_err().to_string();
+        let err = catalog
+            .target("tracker/9.9/x86_64")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tracker/6.1/x86_64"), "{err}");
     }
 
@@ -234,8 +239,11 @@ mod tests {
         let configs = dir.path().join("configs");
         std::fs::create_dir_all(&configs).unwrap();
         let text = std::fs::read_to_string(project_root().join("configs/targets.toml")).unwrap();
-        std::fs::write(configs.join("targets.toml"), text.replace("make_target", "make_targte"))
-            .unwrap();
+        std::fs::write(
+            configs.join("targets.toml"),
+            text.replace("make_target", "make_targte"),
+        )
+        .unwrap();
         let err = Catalog::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("make_targte"), "{err}");
     }

@@ -104,16 +104,18 @@ pub fn judge(cases: &[&Case], console: &Console, ended: Ended, timeout_s: u64) -
             None => {
                 interrupted = true;
                 match (&console.failure, ended) {
-                    (Some(f), _) if !f.before_guest => {
-                        (Outcome::Crash, format!("kernel {} while this test ran: {}", f.kind, f.line))
-                    }
+                    (Some(f), _) if !f.before_guest => (
+                        Outcome::Crash,
+                        format!("kernel {} while this test ran: {}", f.kind, f.line),
+                    ),
                     (_, Ended::TimedOut) if console.ktap.is_some() => (
                         Outcome::Timeout,
                         format!("the boot hit its {timeout_s} s limit while this test ran"),
                     ),
-                    (_, Ended::Flooded) if console.ktap.is_some() => {
-                        (Outcome::Crash, "the console flooded while this test ran".into())
-                    }
+                    (_, Ended::Flooded) if console.ktap.is_some() => (
+                        Outcome::Crash,
+                        "the console flooded while this test ran".into(),
+                    ),
                     _ => (Outcome::NotRun, "the guest never reported it".into()),
                 }
             }
@@ -125,10 +127,19 @@ pub fn judge(cases: &[&Case], console: &Console, ended: Ended, timeout_s: u64) -
         });
     }
     let (verdict, reason) = run_verdict(console, ended, &tests, timeout_s);
-    Judgement { verdict, reason, tests }
+    Judgement {
+        verdict,
+        reason,
+        tests,
+    }
 }
 
-fn run_verdict(console: &Console, ended: Ended, tests: &[TestResult], timeout_s: u64) -> (Verdict, String) {
+fn run_verdict(
+    console: &Console,
+    ended: Ended,
+    tests: &[TestResult],
+    timeout_s: u64,
+) -> (Verdict, String) {
     if console.ktap.is_none() {
         let why = match (&console.failure, ended) {
             (Some(f), _) => format!("kernel {} before the tests started: {}", f.kind, f.line),
@@ -144,15 +155,24 @@ fn run_verdict(console: &Console, ended: Ended, tests: &[TestResult], timeout_s:
     match ended {
         Ended::Flooded => return (Verdict::Crash, "the console passed its size cap".into()),
         Ended::TimedOut if !console.finished => {
-            return (Verdict::Timeout, format!("the run hit its {timeout_s} s limit"))
+            return (
+                Verdict::Timeout,
+                format!("the run hit its {timeout_s} s limit"),
+            )
         }
         _ => {}
     }
     let passed = tests.iter().filter(|t| t.outcome == Outcome::Pass).count();
     if passed == tests.len() && console.finished {
-        (Verdict::Pass, format!("{passed}/{} tests passed", tests.len()))
+        (
+            Verdict::Pass,
+            format!("{passed}/{} tests passed", tests.len()),
+        )
     } else {
-        (Verdict::Fail, format!("{passed}/{} tests passed", tests.len()))
+        (
+            Verdict::Fail,
+            format!("{passed}/{} tests passed", tests.len()),
+        )
     }
 }
 
@@ -162,9 +182,24 @@ mod tests {
     use crate::console::analyse;
     use kgrade_protocol::{BEGIN_MARKER, END_MARKER};
 
-    const A: Case = Case { assignment: "t", suite: "s", name: "a", needs: &[] };
-    const B: Case = Case { assignment: "t", suite: "s", name: "b", needs: &[] };
-    const C: Case = Case { assignment: "t", suite: "s", name: "c", needs: &[] };
+    const A: Case = Case {
+        assignment: "t",
+        suite: "s",
+        name: "a",
+        needs: &[],
+    };
+    const B: Case = Case {
+        assignment: "t",
+        suite: "s",
+        name: "b",
+        needs: &[],
+    };
+    const C: Case = Case {
+        assignment: "t",
+        suite: "s",
+        name: "c",
+        needs: &[],
+    };
 
     fn block(lines: &str) -> String {
         format!("KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: s\n    1..3\n{lines}")
@@ -172,7 +207,10 @@ mod tests {
 
     #[test]
     fn all_pass() {
-        let text = format!("{BEGIN_MARKER}\n{}\n{END_MARKER}\n", block("    ok 1 a\n    ok 2 b\n    ok 3 c\nok 1 s"));
+        let text = format!(
+            "{BEGIN_MARKER}\n{}\n{END_MARKER}\n",
+            block("    ok 1 a\n    ok 2 b\n    ok 3 c\nok 1 s")
+        );
         let j = judge(&[&A, &B, &C], &analyse(&text), Ended::Exited, 60);
         assert_eq!(j.verdict, Verdict::Pass);
         assert!(j.tests.iter().all(|t| t.outcome == Outcome::Pass));
@@ -201,7 +239,11 @@ mod tests {
         assert_eq!(j.verdict, Verdict::Crash);
         assert_eq!(j.tests[0].outcome, Outcome::Pass);
         assert_eq!(j.tests[1].outcome, Outcome::Crash);
-        assert!(j.tests[1].message.contains("oops"), "{}", j.tests[1].message);
+        assert!(
+            j.tests[1].message.contains("oops"),
+            "{}",
+            j.tests[1].message
+        );
         assert_eq!(j.tests[2].outcome, Outcome::NotRun);
     }
 
@@ -216,7 +258,12 @@ mod tests {
 
     #[test]
     fn boot_failures() {
-        let j = judge(&[&A], &analyse("[ 0.1] Kernel panic - not syncing: boom\n"), Ended::Exited, 60);
+        let j = judge(
+            &[&A],
+            &analyse("[ 0.1] Kernel panic - not syncing: boom\n"),
+            Ended::Exited,
+            60,
+        );
         assert_eq!(j.verdict, Verdict::BootFailed);
         assert!(j.reason.contains("boom"));
         assert_eq!(j.tests[0].outcome, Outcome::NotRun);
@@ -227,7 +274,10 @@ mod tests {
 
     #[test]
     fn a_missing_case_line_is_not_a_pass() {
-        let text = format!("{BEGIN_MARKER}\n{}\n{END_MARKER}\n", block("    ok 1 a\n    ok 3 c"));
+        let text = format!(
+            "{BEGIN_MARKER}\n{}\n{END_MARKER}\n",
+            block("    ok 1 a\n    ok 3 c")
+        );
         let j = judge(&[&A, &B, &C], &analyse(&text), Ended::Exited, 60);
         assert_eq!(j.verdict, Verdict::Fail);
         assert_eq!(j.tests[1].outcome, Outcome::NotRun);

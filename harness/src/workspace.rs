@@ -36,7 +36,10 @@ pub struct WorkspaceLock(#[allow(dead_code)] std::fs::File);
 
 impl WorkspaceLock {
     pub fn acquire(dir: &Path) -> Result<WorkspaceLock, WorkspaceError> {
-        let io = |source| WorkspaceError::Io { path: dir.into(), source };
+        let io = |source| WorkspaceError::Io {
+            path: dir.into(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
         let file = std::fs::File::create(dir.join("lock")).map_err(io)?;
         use std::os::fd::AsRawFd;
@@ -60,29 +63,52 @@ pub struct Workspace {
 impl Workspace {
     /// Makes (or reuses, when the same patches were already applied) the
     /// workspace `dir` from `pristine` plus `patches`.
-    pub fn prepare(dir: &Path, pristine: &Path, submission: &Submission) -> Result<Workspace, WorkspaceError> {
+    pub fn prepare(
+        dir: &Path,
+        pristine: &Path,
+        submission: &Submission,
+    ) -> Result<Workspace, WorkspaceError> {
         let src = dir.join("src");
         let build = dir.join("build");
         let stamp = dir.join("applied.sha256");
         let digest = submission.digest();
         // An overlay left on by an interrupted run makes the tree unknown.
         let reusable = !dir.join(OVERLAY_MARK).exists()
-            && std::fs::read_to_string(&stamp).map(|s| s.trim() == digest).unwrap_or(false);
+            && std::fs::read_to_string(&stamp)
+                .map(|s| s.trim() == digest)
+                .unwrap_or(false);
         if !reusable {
             let _ = std::fs::remove_file(&stamp);
             if src.exists() {
-                std::fs::remove_dir_all(&src).map_err(|source| WorkspaceError::Io { path: src.clone(), source })?;
+                std::fs::remove_dir_all(&src).map_err(|source| WorkspaceError::Io {
+                    path: src.clone(),
+                    source,
+                })?;
             }
-            std::fs::create_dir_all(dir).map_err(|source| WorkspaceError::Io { path: dir.into(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| WorkspaceError::Io {
+                path: dir.into(),
+                source,
+            })?;
             process::run_ok(Command::new("cp").arg("-al").arg(pristine).arg(&src))?;
             let _ = std::fs::remove_file(dir.join(OVERLAY_MARK));
-            let ws = Workspace { dir: dir.into(), src: src.clone(), build: build.clone() };
+            let ws = Workspace {
+                dir: dir.into(),
+                src: src.clone(),
+                build: build.clone(),
+            };
             for patch in &submission.patches {
                 ws.patch(patch, false)?;
             }
-            std::fs::write(&stamp, &digest).map_err(|source| WorkspaceError::Io { path: stamp.clone(), source })?;
+            std::fs::write(&stamp, &digest).map_err(|source| WorkspaceError::Io {
+                path: stamp.clone(),
+                source,
+            })?;
         }
-        Ok(Workspace { dir: dir.into(), src, build })
+        Ok(Workspace {
+            dir: dir.into(),
+            src,
+            build,
+        })
     }
 
     /// Applies a patch over the prepared tree, to be taken off again with
@@ -90,7 +116,8 @@ impl Workspace {
     /// so each rebuild only recompiles what the mutant changed.
     pub fn add_overlay(&self, patch: &PatchFile) -> Result<(), WorkspaceError> {
         let mark = self.dir.join(OVERLAY_MARK);
-        std::fs::write(&mark, &patch.name).map_err(|source| WorkspaceError::Io { path: mark, source })?;
+        std::fs::write(&mark, &patch.name)
+            .map_err(|source| WorkspaceError::Io { path: mark, source })?;
         self.patch(patch, false)
     }
 
@@ -109,7 +136,10 @@ impl Workspace {
         let input = scratch.join("current.patch");
         let rejects = scratch.join("rejects.rej");
         let _ = std::fs::remove_file(&rejects);
-        std::fs::write(&input, &patch.text).map_err(|source| WorkspaceError::Io { path: input.clone(), source })?;
+        std::fs::write(&input, &patch.text).map_err(|source| WorkspaceError::Io {
+            path: input.clone(),
+            source,
+        })?;
         let mut cmd = Command::new("patch");
         cmd.args(["-p1", "--batch", "--forward", "--no-backup-if-mismatch"])
             .arg("--reject-file")
@@ -147,27 +177,45 @@ mod tests {
     fn sub(text: &str) -> Submission {
         Submission {
             origin: "test".into(),
-            patches: vec![PatchFile { name: "0001-x.patch".into(), text: text.into() }],
+            patches: vec![PatchFile {
+                name: "0001-x.patch".into(),
+                text: text.into(),
+            }],
         }
     }
 
-    const GOOD: &str = "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-two\n+TWO\n three\n";
-    const BAD: &str = "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-deux\n+TWO\n three\n";
+    const GOOD: &str =
+        "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-two\n+TWO\n three\n";
+    const BAD: &str =
+        "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-deux\n+TWO\n three\n";
 
     #[test]
     fn applies_without_touching_the_pristine_tree() {
         let d = tree();
-        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD)).unwrap();
-        assert_eq!(std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap(), "one\nTWO\nthree\n");
-        assert_eq!(std::fs::read_to_string(d.path().join("pristine/kernel/a.c")).unwrap(), "one\ntwo\nthree\n");
+        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD))
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap(),
+            "one\nTWO\nthree\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("pristine/kernel/a.c")).unwrap(),
+            "one\ntwo\nthree\n"
+        );
     }
 
     #[test]
     fn a_patch_that_does_not_apply_reports_its_hunks() {
         let d = tree();
-        let err = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(BAD)).err().unwrap();
+        let err = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(BAD))
+            .err()
+            .unwrap();
         match err {
-            WorkspaceError::DoesNotApply { patch, output, rejects } => {
+            WorkspaceError::DoesNotApply {
+                patch,
+                output,
+                rejects,
+            } => {
                 assert_eq!(patch, "0001-x.patch");
                 assert!(output.contains("FAILED"), "{output}");
                 assert!(rejects.contains("-deux"), "{rejects}");
@@ -179,14 +227,20 @@ mod tests {
     #[test]
     fn overlay_applies_and_reverts() {
         let d = tree();
-        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD)).unwrap();
+        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD))
+            .unwrap();
         let overlay = PatchFile {
             name: "m.patch".into(),
-            text: "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-TWO\n+2\n three\n".into(),
+            text: "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-TWO\n+2\n three\n"
+                .into(),
         };
         ws.add_overlay(&overlay).unwrap();
-        assert!(std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap().contains("\n2\n"));
+        assert!(std::fs::read_to_string(ws.src.join("kernel/a.c"))
+            .unwrap()
+            .contains("\n2\n"));
         ws.remove_overlay(&overlay).unwrap();
-        assert!(std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap().contains("TWO"));
+        assert!(std::fs::read_to_string(ws.src.join("kernel/a.c"))
+            .unwrap()
+            .contains("TWO"));
     }
 }

@@ -39,7 +39,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Setup => setup::run(),
-        Task::TestAll { targets, no_mutants, out } => test_all::run(&targets, !no_mutants, &out),
+        Task::TestAll {
+            targets,
+            no_mutants,
+            out,
+        } => test_all::run(&targets, !no_mutants, &out),
         Task::Test => test_all::ci(),
         Task::CiMatrix => test_all::matrix(),
     };

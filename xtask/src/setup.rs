@@ -9,13 +9,32 @@ const BACKPORTS: &str = "bookworm-backports";
 /// From backports: bookworm's QEMU 7.2 conflicts with the qemu-utils 10 these machines ship.
 const QEMU: &[&str] = &["qemu-system-x86", "qemu-system-arm"];
 const PACKAGES: &[&str] = &[
-    "make", "gcc", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "ccache", "patch", "curl", "xz-utils",
-    "gcc-aarch64-linux-gnu", "gcc-i686-linux-gnu", "libc6-dev-arm64-cross", "libc6-dev-i386-cross",
-    "linux-source-6.1", "linux-source-6.12", "rustc-web", "cargo-web",
+    "make",
+    "gcc",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "libssl-dev",
+    "ccache",
+    "patch",
+    "curl",
+    "xz-utils",
+    "gcc-aarch64-linux-gnu",
+    "gcc-i686-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "libc6-dev-i386-cross",
+    "linux-source-6.1",
+    "linux-source-6.12",
+    "rustc-web",
+    "cargo-web",
 ];
 /// Foreign-arch Rust std for the guest; installing them would drag in foreign
 /// LLVM, so their rustlib directories are unpacked instead.
-const FOREIGN_STD: &[(&str, &str)] = &[("arm64", "aarch64-unknown-linux-gnu"), ("i386", "i686-unknown-linux-gnu")];
+const FOREIGN_STD: &[(&str, &str)] = &[
+    ("arm64", "aarch64-unknown-linux-gnu"),
+    ("i386", "i686-unknown-linux-gnu"),
+];
 
 fn is_root() -> bool {
     std::process::Command::new("id")
@@ -41,7 +60,10 @@ fn print_manual() {
     println!("  echo 'deb http://deb.debian.org/debian {BACKPORTS} main' > /etc/apt/sources.list.d/kgrade-backports.list");
     println!("  apt-get update");
     println!("  apt-get install -y -t {BACKPORTS} {}", QEMU.join(" "));
-    println!("  apt-get install -y --no-install-recommends {}", PACKAGES.join(" "));
+    println!(
+        "  apt-get install -y --no-install-recommends {}",
+        PACKAGES.join(" ")
+    );
     for (arch, triple) in FOREIGN_STD {
         println!("  apt-get download libstd-rust-web-dev:{arch} && dpkg-deb -x libstd-rust-web-dev_*_{arch}.deb /tmp/std-{arch} && cp -a /tmp/std-{arch}/usr/lib/rustlib/{triple} /usr/lib/rustlib/");
     }
@@ -62,9 +84,12 @@ fn apt_update(sh: &Shell) {
 
 fn apt_install(sh: &Shell, extra: &[&str], pkgs: &[&str]) -> Result<()> {
     for attempt in 1..=3 {
-        let r = cmd!(sh, "apt-get install -y -q --no-install-recommends {extra...} {pkgs...}")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run();
+        let r = cmd!(
+            sh,
+            "apt-get install -y -q --no-install-recommends {extra...} {pkgs...}"
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run();
         if r.is_ok() {
             return Ok(());
         }
@@ -82,7 +107,9 @@ pub fn run() -> Result<()> {
         print_manual();
         return Ok(());
     }
-    let foreign = cmd!(sh, "dpkg --print-foreign-architectures").read().unwrap_or_default();
+    let foreign = cmd!(sh, "dpkg --print-foreign-architectures")
+        .read()
+        .unwrap_or_default();
     for arch in FOREIGN_ARCHES {
         if !foreign.lines().any(|l| l.trim() == *arch) {
             cmd!(sh, "dpkg --add-architecture {arch}").run()?;
@@ -91,11 +118,22 @@ pub fn run() -> Result<()> {
     let list = "/etc/apt/sources.list.d/kgrade-backports.list";
     let mut updated = false;
     if !std::path::Path::new(list).exists() {
-        std::fs::write(list, format!("deb http://deb.debian.org/debian {BACKPORTS} main\n"))
-            .with_context(|| format!("writing {list}"))?;
+        std::fs::write(
+            list,
+            format!("deb http://deb.debian.org/debian {BACKPORTS} main\n"),
+        )
+        .with_context(|| format!("writing {list}"))?;
     }
-    let missing_qemu: Vec<&str> = QEMU.iter().copied().filter(|p| !installed(&sh, p)).collect();
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(&sh, p)).collect();
+    let missing_qemu: Vec<&str> = QEMU
+        .iter()
+        .copied()
+        .filter(|p| !installed(&sh, p))
+        .collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(&sh, p))
+        .collect();
     if !missing_qemu.is_empty() || !missing.is_empty() {
         apt_update(&sh);
         updated = true;
@@ -122,7 +160,9 @@ pub fn run() -> Result<()> {
         let format = "-f=${Version}";
         let version = cmd!(sh, "dpkg-query -W {format} rustc-web").read()?;
         let pkg = format!("libstd-rust-web-dev:{arch}={version}");
-        cmd!(sh, "apt-get download -q {pkg}").run().with_context(|| format!("downloading {pkg}"))?;
+        cmd!(sh, "apt-get download -q {pkg}")
+            .run()
+            .with_context(|| format!("downloading {pkg}"))?;
         let deb = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())

@@ -13,11 +13,17 @@ use xshell::{cmd, Shell};
 
 /// Installs what is missing (when it can) and fails with the list otherwise.
 fn ensure_prerequisites(catalog: &Catalog) -> Result<()> {
-    let missing: Vec<_> = doctor::checks(catalog).into_iter().filter(|c| !c.ok).collect();
+    let missing: Vec<_> = doctor::checks(catalog)
+        .into_iter()
+        .filter(|c| !c.ok)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    println!("test-all: {} prerequisites missing; running setup", missing.len());
+    println!(
+        "test-all: {} prerequisites missing; running setup",
+        missing.len()
+    );
     crate::setup::run()?;
     let still: Vec<String> = doctor::checks(catalog)
         .into_iter()
@@ -65,13 +71,24 @@ pub fn run(only: &[String], with_mutants: bool, out: &Path) -> Result<()> {
             .with_context(|| format!("{}: reference run", target.name))?;
         print!("{}", reference.table());
         if reference.verdict != Verdict::Pass {
-            problems.push(format!("{}: the reference got `{}` ({})", target.name, reference.verdict.as_str(), reference.reason));
+            problems.push(format!(
+                "{}: the reference got `{}` ({})",
+                target.name,
+                reference.verdict.as_str(),
+                reference.reason
+            ));
         }
         let mut caught = 0;
         let mut mutant_count = 0;
         if with_mutants {
-            let src = source::resolve(&target.series_name, &target.series, None, &paths::cache_root())?;
-            let ref_dir = pipeline::reference_dir(&root, &target.assignment.name, &src, &target.series_name)?;
+            let src = source::resolve(
+                &target.series_name,
+                &target.series,
+                None,
+                &paths::cache_root(),
+            )?;
+            let ref_dir =
+                pipeline::reference_dir(&root, &target.assignment.name, &src, &target.series_name)?;
             for (mutant, patch) in mutants::load(&ref_dir)? {
                 mutant_count += 1;
                 eprintln!("test-all: {} mutant {}", target.name, mutant.name);
@@ -90,7 +107,10 @@ pub fn run(only: &[String], with_mutants: bool, out: &Path) -> Result<()> {
                     }
                     Err(why) => {
                         println!("mutant {:<32} NOT CAUGHT: {why}", mutant.name);
-                        problems.push(format!("{}: mutant {} ({}) {why}", target.name, mutant.name, mutant.mistake));
+                        problems.push(format!(
+                            "{}: mutant {} ({}) {why}",
+                            target.name, mutant.name, mutant.mistake
+                        ));
                     }
                 }
             }
@@ -123,7 +143,11 @@ pub fn run(only: &[String], with_mutants: bool, out: &Path) -> Result<()> {
 fn judge_mutant(r: &RunResult, caught_by: &[String]) -> std::result::Result<String, String> {
     match r.verdict {
         Verdict::PatchFailed | Verdict::BuildFailed | Verdict::Rejected | Verdict::BootFailed => {
-            return Err(format!("did not reach the tests: {} ({})", r.verdict.as_str(), r.reason))
+            return Err(format!(
+                "did not reach the tests: {} ({})",
+                r.verdict.as_str(),
+                r.reason
+            ))
         }
         _ => {}
     }
@@ -133,9 +157,15 @@ fn judge_mutant(r: &RunResult, caught_by: &[String]) -> std::result::Result<Stri
         .filter(|t| t.outcome != Outcome::Pass && t.outcome != Outcome::NotRun)
         .map(|t| t.name.as_str())
         .collect();
-    let named: Vec<&str> = failed.iter().copied().filter(|n| caught_by.iter().any(|c| c == n)).collect();
+    let named: Vec<&str> = failed
+        .iter()
+        .copied()
+        .filter(|n| caught_by.iter().any(|c| c == n))
+        .collect();
     if named.is_empty() {
-        Err(format!("no named test failed (failed: {failed:?}, named: {caught_by:?})"))
+        Err(format!(
+            "no named test failed (failed: {failed:?}, named: {caught_by:?})"
+        ))
     } else {
         Ok(named.join(", "))
     }
@@ -148,15 +178,27 @@ pub fn ci() -> Result<()> {
     let _cd = sh.push_dir(&root);
     crate::setup::run()?;
     cmd!(sh, "cargo fmt --all -- --check").run()?;
-    cmd!(sh, "cargo clippy --workspace --all-targets --quiet -- -D warnings").run()?;
-    cmd!(sh, "cargo nextest run --workspace --run-ignored all --no-fail-fast").run()?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --quiet -- -D warnings"
+    )
+    .run()?;
+    cmd!(
+        sh,
+        "cargo nextest run --workspace --run-ignored all --no-fail-fast"
+    )
+    .run()?;
     run(&[], true, &root.join("target/kgrade-test-all"))
 }
 
 /// One matrix entry per target, for GitHub Actions.
 pub fn matrix() -> Result<()> {
     let catalog = Catalog::load(&paths::project_root())?;
-    let names: Vec<String> = catalog.targets.iter().map(|t| format!("\"{}\"", t.name)).collect();
+    let names: Vec<String> = catalog
+        .targets
+        .iter()
+        .map(|t| format!("\"{}\"", t.name))
+        .collect();
     println!("{{\"target\":[{}]}}", names.join(","));
     Ok(())
 }
