@@ -93,7 +93,12 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "exit", "reused_pid_starts_fresh", REG_FETCH),
     // extras
     case(T, "proc", "tracker_status_lists_pid", REG),
-    case(T, "threads", "concurrent_register_deregister", REG_FETCH_DEREG),
+    case(
+        T,
+        "threads",
+        "concurrent_register_deregister",
+        REG_FETCH_DEREG,
+    ),
     case(T, "threads", "per_task_accounting", REG_FETCH),
 ];
 

@@ -1,0 +1,560 @@
+//! The system layer: the only module that knows syscall numbers, kernel struct
+//! layouts and the differences between arches (x86_64, aarch64, i686) and C
+//! libraries (glibc, musl).
+//!
+//! Results keep the kernel's convention where the tests compare them with the
+//! contract: a negative errno on error (`libc::syscall`'s -1/errno is turned
+//! back into -errno). Everything here that a test calls between two `fetch`es
+//! must not allocate: glibc's malloc may grow the heap being measured.
+
+use libc::{c_int, c_long, c_ulong, c_void, pid_t};
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+
+/// Same number on every arch since Linux 5.6 (the generic table).
+const SYS_OPENAT2: c_long = 437;
+/// Same number on every arch since Linux 5.3.
+const SYS_CLONE3: c_long = 435;
+const ENOSYS: i64 = libc::ENOSYS as i64;
+
+/// The calling thread's errno.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// c_long is 64 or 32 bits wide by arch; widening is exact on all of them.
+#[allow(clippy::useless_conversion)]
+pub fn wide(v: c_long) -> i64 {
+    i64::from(v)
+}
+
+/// c_ulong is 64 or 32 bits wide by arch; widening is exact on all of them.
+#[allow(clippy::useless_conversion)]
+pub fn uwide(v: c_ulong) -> u64 {
+    u64::from(v)
+}
+
+/// `libc::syscall`'s -1/errno back into the kernel's -errno.
+fn raw(r: c_long) -> i64 {
+    if r == -1 {
+        -i64::from(errno())
+    } else {
+        wide(r)
+    }
+}
+
+/// A libc call returning -1/errno on failure, as a kernel-style result.
+fn ret(r: c_int) -> i64 {
+    raw(r as c_long)
+}
+
+/// The student's syscalls, by the names the host found in the patched tree.
+#[derive(Debug, Clone, Default)]
+pub struct Syscalls {
+    numbers: BTreeMap<String, u32>,
+}
+
+impl Syscalls {
+    pub fn new(numbers: &BTreeMap<String, u32>) -> Syscalls {
+        Syscalls {
+            numbers: numbers.clone(),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.numbers.contains_key(name)
+    }
+
+    /// Calls syscall `name` with up to six arguments; returns the raw kernel
+    /// result, or -ENOSYS when the plan has no such syscall. Allocation-free.
+    pub fn call(&self, name: &str, args: &[c_long]) -> i64 {
+        let Some(&nr) = self.numbers.get(name) else {
+            return -ENOSYS;
+        };
+        let mut a: [c_long; 6] = [0; 6];
+        for (slot, v) in a.iter_mut().zip(args) {
+            *slot = *v;
+        }
+        // SAFETY: the kernel validates every argument; pointers passed by the
+        // callers point at live stack or mapped memory, or are deliberately bad
+        // (the kernel must reject them without touching user memory unsafely).
+        raw(unsafe { libc::syscall(nr as c_long, a[0], a[1], a[2], a[3], a[4], a[5]) })
+    }
+}
+
+/// `struct per_proc_resource` as the tracker's `fetch` copies it out: C layout
+/// with natural alignment (24 bytes on 64-bit, 12 on i686).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerProcResource {
+    pub pid: pid_t,
+    pub heapsize: c_ulong,
+    pub openfile_count: c_ulong,
+}
+
+impl PerProcResource {
+    /// A pattern no correct `fetch` leaves behind, to see that it filled the struct.
+    pub fn poisoned() -> PerProcResource {
+        PerProcResource {
+            pid: -0x5a5a_5a5b,
+            heapsize: c_ulong::MAX - 0x5a,
+            openfile_count: c_ulong::MAX - 0x5a,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- processes
+
+pub fn getpid() -> pid_t {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// The calling thread's id (glibc before 2.30 and old musl lack gettid()).
+pub fn gettid() -> pid_t {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as pid_t }
+}
+
+/// fork(2): Ok(0) in the child, Ok(pid) in the parent.
+pub fn fork() -> Result<pid_t, i32> {
+    // SAFETY: the guest forks only while single-threaded (or from a child
+    // that then only makes syscalls), so the child's libc state is consistent.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(errno())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// `struct clone_args` (CLONE_ARGS_SIZE_VER2, Linux 5.7+).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A fork-like clone3 whose child gets exactly `pid` (set_tid; needs
+/// CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, which /init has). Ok(0) in the
+/// child, which shares no memory with the parent but must stick to raw
+/// syscalls: glibc's fork handlers did not run.
+pub fn clone_with_pid(pid: pid_t) -> Result<pid_t, i32> {
+    let tids: [pid_t; 1] = [pid];
+    let args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: tids.as_ptr() as usize as u64,
+        set_tid_size: 1,
+        ..CloneArgs::default()
+    };
+    // SAFETY: no CLONE_VM and no new stack: the child continues on a copy of
+    // this stack, exactly as after fork().
+    let r = raw(unsafe {
+        libc::syscall(
+            SYS_CLONE3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    });
+    if r < 0 {
+        Err((-r) as i32)
+    } else {
+        Ok(r as pid_t)
+    }
+}
+
+/// Ends the calling process at once: no destructors, no atexit, no flushing.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Decodes a waitpid status (None for stop/continue reports).
+pub fn decode_status(status: c_int) -> Option<ChildEnd> {
+    if libc::WIFEXITED(status) {
+        Some(ChildEnd::Exited(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(ChildEnd::Signaled(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}
+
+/// waitpid(pid, WNOHANG): Ok(None) while it runs. pid -1 means any child;
+/// the second value is the pid that ended.
+pub fn try_wait(pid: pid_t) -> Result<Option<(pid_t, ChildEnd)>, i32> {
+    loop {
+        let mut status: c_int = 0;
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        if let Some(end) = decode_status(status) {
+            return Ok(Some((r, end)));
+        }
+    }
+}
+
+/// Blocking waitpid for one child.
+pub fn wait(pid: pid_t) -> Result<ChildEnd, i32> {
+    loop {
+        let mut status: c_int = 0;
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if let Some(end) = decode_status(status) {
+            return Ok(end);
+        }
+    }
+}
+
+/// kill(2); negative pid: a process group.
+pub fn kill(pid: pid_t, sig: c_int) -> i64 {
+    // SAFETY: plain syscall.
+    ret(unsafe { libc::kill(pid, sig) })
+}
+
+pub fn setpgid(pid: pid_t, pgid: pid_t) -> i64 {
+    // SAFETY: plain syscall.
+    ret(unsafe { libc::setpgid(pid, pgid) })
+}
+
+/// The kernel's pid_max (pids are always below it).
+pub fn pid_max() -> i64 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        // PID_MAX_LIMIT on 64-bit: no pid is ever this large.
+        .unwrap_or(4 * 1024 * 1024)
+}
+
+/// A pid no process can have: above pid_max.
+pub fn pid_above_max() -> pid_t {
+    pid_t::try_from(pid_max() + 1).unwrap_or(pid_t::MAX)
+}
+
+// ---------------------------------------------------------------- fds
+
+pub fn pipe() -> Result<(c_int, c_int), i32> {
+    let mut fds: [c_int; 2] = [-1, -1];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+        return Err(errno());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// close(2) as a kernel-style result.
+pub fn close(fd: c_int) -> i64 {
+    // SAFETY: closing any number is memory-safe.
+    ret(unsafe { libc::close(fd) })
+}
+
+/// read(2) into buf: bytes read or -errno (EINTR retried).
+pub fn read(fd: c_int, buf: &mut [u8]) -> i64 {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut c_void, buf.len()) };
+        if r < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return if r < 0 { -i64::from(errno()) } else { r as i64 };
+    }
+}
+
+/// Writes all of buf (EINTR and short writes retried); false on error.
+pub fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let r = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        if r == 0 {
+            return false;
+        }
+        buf = &buf[r as usize..];
+    }
+    true
+}
+
+pub fn set_nonblocking(fd: c_int) {
+    // SAFETY: fcntl on any fd is memory-safe.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Waits up to `ms` for fd to become readable (or hung up).
+pub fn poll_readable(fd: c_int, ms: c_int) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+/// open(2) itself where the arch has it (x86_64, i686); elsewhere libc's
+/// open(), which reaches the kernel as openat. Returns the fd or -errno.
+pub fn open(path: &CStr, flags: c_int) -> i64 {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
+        // SAFETY: path is NUL-terminated.
+        raw(unsafe { libc::syscall(libc::SYS_open, path.as_ptr(), flags as c_long, 0 as c_long) })
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    {
+        // SAFETY: path is NUL-terminated.
+        ret(unsafe { libc::open(path.as_ptr(), flags, 0 as libc::c_uint) })
+    }
+}
+
+/// openat(2) relative to the working directory, as a raw syscall.
+pub fn openat(path: &CStr, flags: c_int) -> i64 {
+    // SAFETY: path is NUL-terminated.
+    raw(unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            path.as_ptr(),
+            flags as c_long,
+            0 as c_long,
+        )
+    })
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2) relative to the working directory, as a raw syscall.
+pub fn openat2(path: &CStr, flags: c_int) -> i64 {
+    let how = OpenHow {
+        flags: flags as u64,
+        mode: 0,
+        resolve: 0,
+    };
+    // SAFETY: path is NUL-terminated, how is a live open_how of the size given.
+    raw(unsafe {
+        libc::syscall(
+            SYS_OPENAT2,
+            libc::AT_FDCWD as c_long,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })
+}
+
+// ---------------------------------------------------------------- memory
+
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// Moves the program break by `inc` bytes; returns the old break.
+///
+/// glibc: its own sbrk(), so glibc's malloc (which also uses the break)
+/// keeps an accurate idea of where the break is.
+#[cfg(target_env = "gnu")]
+pub fn sbrk(inc: isize) -> Result<usize, i32> {
+    // SAFETY: moving the break; nothing of ours lives above it.
+    let old = unsafe { libc::sbrk(inc as libc::intptr_t) };
+    if old as isize == -1 {
+        Err(errno())
+    } else {
+        Ok(old as usize)
+    }
+}
+
+/// Moves the program break by `inc` bytes; returns the old break.
+///
+/// musl's sbrk() refuses non-zero increments, so this uses brk(2) directly;
+/// musl's malloc does not depend on the break staying where it left it.
+#[cfg(not(target_env = "gnu"))]
+pub fn sbrk(inc: isize) -> Result<usize, i32> {
+    // SAFETY: brk(0) only reads the break.
+    let cur = unsafe { libc::syscall(libc::SYS_brk, 0 as c_long) } as usize;
+    if inc == 0 {
+        return Ok(cur);
+    }
+    let want = cur.wrapping_add_signed(inc);
+    // SAFETY: moving the break; nothing of ours lives above it.
+    let got = unsafe { libc::syscall(libc::SYS_brk, want as c_long) } as usize;
+    if got == want {
+        Ok(cur)
+    } else {
+        Err(libc::ENOMEM)
+    }
+}
+
+/// Puts the break on a page boundary (static glibc leaves it wherever its TLS
+/// setup ended), so later page-multiple moves change the heap by exactly
+/// that many bytes however the kernel or the student rounds.
+pub fn align_brk() -> Result<(), i32> {
+    let cur = sbrk(0)?;
+    let page = page_size();
+    let pad = (page - cur % page) % page;
+    if pad > 0 {
+        sbrk(pad as isize)?;
+    }
+    Ok(())
+}
+
+/// mmap(2) through libc (mmap2 on i686); returns the address.
+pub fn mmap(len: usize, prot: c_int, flags: c_int, fd: c_int) -> Result<usize, i32> {
+    // SAFETY: a new mapping at an address of the kernel's choosing.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
+    if p == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+pub fn munmap(addr: usize, len: usize) -> i64 {
+    // SAFETY: callers unmap only mappings they made and no longer use.
+    ret(unsafe { libc::munmap(addr as *mut c_void, len) })
+}
+
+// ---------------------------------------------------------------- the machine
+
+/// Mounts the filesystems the tests need; returns one note per failure.
+pub fn mount_basics() -> Vec<String> {
+    let mounts: [(&CStr, &CStr, &CStr); 4] = [
+        (c"proc", c"/proc", c"proc"),
+        (c"sysfs", c"/sys", c"sysfs"),
+        (c"devtmpfs", c"/dev", c"devtmpfs"),
+        // Files for the mmap and open tests: tmpfs is a real page-cache fs.
+        (c"tmpfs", c"/tmp", c"tmpfs"),
+    ];
+    let mut notes = Vec::new();
+    for (source, target, fstype) in mounts {
+        // SAFETY: NUL-terminated paths; EEXIST is fine.
+        unsafe { libc::mkdir(target.as_ptr(), 0o755) };
+        // SAFETY: NUL-terminated strings, no data.
+        let r = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            let e = errno();
+            if e != libc::EBUSY {
+                notes.push(format!(
+                    "mount {} on {}: {}",
+                    fstype.to_string_lossy(),
+                    target.to_string_lossy(),
+                    std::io::Error::from_raw_os_error(e)
+                ));
+            }
+        }
+    }
+    notes
+}
+
+/// Syncs and reboots; QEMU runs with -no-reboot, so this ends the VM.
+pub fn reboot() -> ! {
+    // SAFETY: only ever reached as pid 1 inside the VM (main checks).
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::LINUX_REBOOT_CMD_RESTART);
+    }
+    // If the reboot did not happen, pid 1 must still never exit (a kernel panic).
+    loop {
+        // SAFETY: pause has no memory effects.
+        unsafe { libc::pause() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_struct_has_the_c_layout() {
+        let word = std::mem::size_of::<c_ulong>();
+        assert_eq!(std::mem::size_of::<PerProcResource>(), 3 * word);
+        assert_eq!(std::mem::offset_of!(PerProcResource, heapsize), word);
+        assert_eq!(
+            std::mem::offset_of!(PerProcResource, openfile_count),
+            2 * word
+        );
+    }
+
+    #[test]
+    fn kernel_structs_have_their_abi_sizes() {
+        assert_eq!(std::mem::size_of::<OpenHow>(), 24);
+        assert_eq!(std::mem::size_of::<CloneArgs>(), 88);
+    }
+
+    #[test]
+    fn wait_statuses_decode() {
+        // exit(3): status 3 << 8; killed by SIGKILL: 9.
+        assert_eq!(decode_status(3 << 8), Some(ChildEnd::Exited(3)));
+        assert_eq!(decode_status(9), Some(ChildEnd::Signaled(9)));
+        // Stopped by SIGSTOP: 0x137f.
+        assert_eq!(decode_status(0x137f), None);
+    }
+
+    #[test]
+    fn a_missing_syscall_is_enosys_without_calling_anything() {
+        let s = Syscalls::new(&BTreeMap::new());
+        assert!(!s.has("register"));
+        assert_eq!(s.call("register", &[1]), -ENOSYS);
+    }
+}

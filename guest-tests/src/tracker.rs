@@ -1,0 +1,1352 @@
+//! tracker (COL331 A1): the resource usage tracker and limiter.
+//!
+//! One function per catalogue case. Heap figures are measured as exact
+//! deltas, so between a "before" and an "after" fetch a case allocates
+//! nothing (glibc's malloc would move the break): it moves the break with
+//! sbrk, maps with mmap, fetches into stack structs and formats messages only
+//! once it has measured.
+
+use crate::runner::{
+    check, check_ok, errno_step, in_child, in_child_with_pid, reaped_pid, show, Assignment, CaseFn,
+    Ctx, Sleeper, Step,
+};
+use crate::sys::{self, PerProcResource, Syscalls};
+use kgrade_protocol::Plan;
+use libc::{c_int, c_long, pid_t};
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Return codes of the contract.
+const EINVAL: i64 = -22;
+const ESRCH: i64 = -3;
+/// The contract's "already" (monitored, or quotas set): errno 23.
+const EALREADY: i64 = -23;
+const ENOENT: i64 = -2;
+const EBADF: i64 = -9;
+const MIB: usize = 1 << 20;
+
+pub const ASSIGNMENT: Assignment = Assignment {
+    name: "tracker",
+    check_plan,
+    cases: CASES,
+};
+
+fn check_plan(plan: &Plan) -> Result<(), String> {
+    Params::from_plan(plan).map(|_| ())
+}
+
+// ---------------------------------------------------------------- parameters
+
+/// What `fetch` reports heapsize in (quotas are always MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeapUnit {
+    Bytes,
+    MiB,
+}
+
+/// Whom usage is attributed to: the calling task, or its thread group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Task,
+    Tgid,
+}
+
+/// The spec parameters of configs/assignments/tracker.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub heap_unit: HeapUnit,
+    pub heap_shrinks: bool,
+    pub close_decrements: bool,
+    pub kill_on_cap: bool,
+    pub scope: Scope,
+}
+
+impl Params {
+    /// Decodes the plan's parameters; absent ones take the contract's defaults.
+    pub fn from_plan(plan: &Plan) -> Result<Params, String> {
+        let flag = |key: &str, default: bool| match plan.params.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| format!("spec parameter {key}: expected true or false, got {v}")),
+        };
+        let word = |key: &str, default: &'static str, allowed: [&'static str; 2]| {
+            let Some(v) = plan.params.get(key) else {
+                return Ok(default);
+            };
+            v.as_str()
+                .and_then(|s| allowed.into_iter().find(|a| a.eq_ignore_ascii_case(s)))
+                .ok_or_else(|| {
+                    format!(
+                        "spec parameter {key}: expected \"{}\" or \"{}\", got {v}",
+                        allowed[0], allowed[1]
+                    )
+                })
+        };
+        Ok(Params {
+            heap_unit: match word("heap_unit", "bytes", ["bytes", "MiB"])? {
+                "MiB" => HeapUnit::MiB,
+                _ => HeapUnit::Bytes,
+            },
+            heap_shrinks: flag("heap_shrinks", true)?,
+            close_decrements: flag("close_decrements", true)?,
+            kill_on_cap: flag("kill_on_cap", true)?,
+            scope: match word("scope", "task", ["task", "tgid"])? {
+                "tgid" => Scope::Tgid,
+                _ => Scope::Task,
+            },
+        })
+    }
+}
+
+// ---------------------------------------------------------------- the syscalls
+
+/// Usage as fetch reported it.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    heap: u64,
+    files: u64,
+}
+
+/// The five student syscalls; nothing here allocates.
+struct Tracker<'a> {
+    sys: &'a Syscalls,
+    p: Params,
+    page: usize,
+}
+
+impl<'a> Tracker<'a> {
+    fn new(ctx: &'a Ctx) -> Result<Tracker<'a>, String> {
+        Ok(Tracker {
+            sys: &ctx.sys,
+            p: Params::from_plan(&ctx.plan)?,
+            page: sys::page_size(),
+        })
+    }
+
+    fn register(&self, pid: pid_t) -> i64 {
+        self.sys.call("register", &[pid as c_long])
+    }
+
+    fn deregister(&self, pid: pid_t) -> i64 {
+        self.sys.call("deregister", &[pid as c_long])
+    }
+
+    fn cap(&self, pid: pid_t, heap_mib: c_long, files: c_long) -> i64 {
+        self.sys
+            .call("resource_cap", &[pid as c_long, heap_mib, files])
+    }
+
+    fn reset(&self, pid: pid_t) -> i64 {
+        self.sys.call("resource_reset", &[pid as c_long])
+    }
+
+    /// fetch into any address, good or bad.
+    fn fetch_at(&self, addr: usize, pid: pid_t) -> i64 {
+        self.sys.call("fetch", &[addr as c_long, pid as c_long])
+    }
+
+    /// fetch's return code alone (into a valid struct).
+    fn fetch_ret(&self, pid: pid_t) -> i64 {
+        let mut s = PerProcResource::poisoned();
+        self.fetch_at(&mut s as *mut PerProcResource as usize, pid)
+    }
+
+    /// A fetch that must succeed and fill in the pid asked for.
+    fn fetch(&self, pid: pid_t, what: &'static str) -> Result<Usage, Step> {
+        let mut s = PerProcResource::poisoned();
+        let r = self.fetch_at(&mut s as *mut PerProcResource as usize, pid);
+        check(what, r, 0)?;
+        check_pid_field(what, &s, pid)?;
+        Ok(Usage {
+            heap: sys::uwide(s.heapsize),
+            files: sys::uwide(s.openfile_count),
+        })
+    }
+
+    /// `bytes` in the unit fetch reports.
+    fn units(&self, bytes: usize) -> u64 {
+        match self.p.heap_unit {
+            HeapUnit::Bytes => bytes as u64,
+            HeapUnit::MiB => (bytes / MIB) as u64,
+        }
+    }
+
+    /// A heap growth that shows exactly in either unit: 3 pages, or 2 MiB
+    /// when fetch reports MiB (adding whole MiB moves a truncated MiB
+    /// figure by exactly that many, whatever it was before).
+    fn step(&self) -> usize {
+        match self.p.heap_unit {
+            HeapUnit::Bytes => 3 * self.page,
+            HeapUnit::MiB => 2 * MIB,
+        }
+    }
+
+    /// A second growth, different from [`Tracker::step`].
+    fn other_step(&self) -> usize {
+        match self.p.heap_unit {
+            HeapUnit::Bytes => 5 * self.page,
+            HeapUnit::MiB => 3 * MIB,
+        }
+    }
+
+    fn expect_heap(&self, when: &str, got: u64, want: u64) -> Result<(), String> {
+        if got == want {
+            return Ok(());
+        }
+        let unit = match self.p.heap_unit {
+            HeapUnit::Bytes => "bytes",
+            HeapUnit::MiB => "MiB",
+        };
+        Err(format!(
+            "heapsize {when}: expected {want} {unit}, got {got}"
+        ))
+    }
+}
+
+/// fetch must fill in the pid it was asked about.
+fn check_pid_field(what: &'static str, s: &PerProcResource, pid: pid_t) -> Result<(), Step> {
+    if s.pid == pid {
+        return Ok(());
+    }
+    let detail = if s.pid == PerProcResource::poisoned().pid {
+        "pid field left unwritten"
+    } else {
+        "pid field"
+    };
+    Err(Step {
+        what,
+        detail,
+        expected: i64::from(pid),
+        got: i64::from(s.pid),
+    })
+}
+
+fn expect_files(when: &str, got: u64, want: u64) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("openfile_count {when}: expected {want}, got {got}"))
+    }
+}
+
+/// Moves the break; an allocation-free step on failure.
+fn brk_by(what: &'static str, bytes: isize) -> Result<(), Step> {
+    sys::sbrk(bytes)
+        .map(|_| ())
+        .map_err(|e| errno_step(what, e))
+}
+
+fn align_brk() -> Result<(), Step> {
+    sys::align_brk().map_err(|e| errno_step("moving the break to a page boundary", e))
+}
+
+fn map_anon(what: &'static str, len: usize, shared: bool) -> Result<usize, Step> {
+    let kind = if shared {
+        libc::MAP_SHARED
+    } else {
+        libc::MAP_PRIVATE
+    };
+    sys::mmap(
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        kind | libc::MAP_ANONYMOUS,
+        -1,
+    )
+    .map_err(|e| errno_step(what, e))
+}
+
+/// A regular tmpfs file of `len` bytes (made before anything is measured).
+fn scratch_file(tag: &str, len: usize) -> Result<CString, String> {
+    let path = format!("/tmp/kgrade-{}-{tag}", sys::getpid());
+    std::fs::write(&path, vec![0x5a_u8; len]).map_err(|e| format!("creating {path}: {e}"))?;
+    CString::new(path).map_err(|e| e.to_string())
+}
+
+fn missing_file(tag: &str) -> Result<CString, String> {
+    CString::new(format!("/tmp/kgrade-{}-missing-{tag}", sys::getpid())).map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------- register
+
+fn register_self_returns_zero(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    // The catalogue needs only register here; use fetch when there is one.
+    if t.sys.has("fetch") {
+        t.fetch(me, "fetch(self) after register(self)")?;
+    }
+    Ok(())
+}
+
+fn register_other_process(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let child = Sleeper::spawn()?;
+    check("register(waiting child)", t.register(child.pid()), 0)?;
+    if t.sys.has("fetch") {
+        t.fetch(child.pid(), "fetch(waiting child) after registering it")?;
+    }
+    child.finish()
+}
+
+fn register_pid_below_one_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    for (pid, what) in [
+        (0, "register(0)"),
+        (-1, "register(-1)"),
+        (-5, "register(-5)"),
+    ] {
+        check(what, t.register(pid), EINVAL)?;
+    }
+    Ok(())
+}
+
+fn register_missing_process_is_esrch(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let gone = reaped_pid()?;
+    check(
+        "register(pid of an exited and reaped child)",
+        t.register(gone),
+        ESRCH,
+    )?;
+    check(
+        "register(pid above pid_max)",
+        t.register(sys::pid_above_max()),
+        ESRCH,
+    )?;
+    Ok(())
+}
+
+fn register_duplicate_is_eexist(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    check("register(self) a second time", t.register(me), EALREADY)?;
+    let child = Sleeper::spawn()?;
+    check("register(waiting child)", t.register(child.pid()), 0)?;
+    check(
+        "register(waiting child) a second time",
+        t.register(child.pid()),
+        EALREADY,
+    )?;
+    child.finish()
+}
+
+// ---------------------------------------------------------------- fetch
+
+fn fetch_fresh_entry_is_zero(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    let u = t.fetch(me, "fetch(self)")?;
+    t.expect_heap("of self right after register", u.heap, 0)?;
+    expect_files("of self right after register", u.files, 0)?;
+
+    let child = Sleeper::spawn()?;
+    check("register(waiting child)", t.register(child.pid()), 0)?;
+    let u = t.fetch(child.pid(), "fetch(waiting child)")?;
+    t.expect_heap("of an idle child right after register", u.heap, 0)?;
+    expect_files("of an idle child right after register", u.files, 0)?;
+    child.finish()
+}
+
+fn fetch_unmonitored_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    check(
+        "fetch(self) without register",
+        t.fetch_ret(sys::getpid()),
+        EINVAL,
+    )?;
+    let gone = reaped_pid()?;
+    check("fetch(pid of a reaped child)", t.fetch_ret(gone), EINVAL)?;
+    Ok(())
+}
+
+fn fetch_bad_pointer_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let page = t.page;
+    // Made before register, so they are not part of any accounting; the
+    // hole last, or the next mapping could land in it.
+    let read_only = sys::mmap(
+        page,
+        libc::PROT_READ,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )
+    .map_err(|e| errno_step("mmap(1 read-only page)", e))?;
+    let hole = map_anon("mmap(1 page)", page, false)?;
+    sys::munmap(hole, page);
+    check("register(self)", t.register(me), 0)?;
+    check("fetch(NULL, self)", t.fetch_at(0, me), EINVAL)?;
+    check(
+        "fetch(unmapped address, self)",
+        t.fetch_at(hole, me),
+        EINVAL,
+    )?;
+    check(
+        "fetch(read-only page, self)",
+        t.fetch_at(read_only, me),
+        EINVAL,
+    )?;
+    t.fetch(me, "fetch(self) into a good struct afterwards")?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- deregister
+
+fn deregister_stops_monitoring(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    check("deregister(self)", t.deregister(me), 0)?;
+    check("fetch(self) after deregister", t.fetch_ret(me), EINVAL)?;
+    check("register(self) again after deregister", t.register(me), 0)?;
+    Ok(())
+}
+
+fn deregister_pid_below_one_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    for (pid, what) in [
+        (0, "deregister(0)"),
+        (-1, "deregister(-1)"),
+        (-5, "deregister(-5)"),
+    ] {
+        check(what, t.deregister(pid), EINVAL)?;
+    }
+    Ok(())
+}
+
+fn deregister_unmonitored_is_esrch(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("deregister(self) never registered", t.deregister(me), ESRCH)?;
+    let gone = reaped_pid()?;
+    check(
+        "deregister(pid of a reaped child)",
+        t.deregister(gone),
+        ESRCH,
+    )?;
+    check("register(self)", t.register(me), 0)?;
+    check("deregister(self)", t.deregister(me), 0)?;
+    check("deregister(self) a second time", t.deregister(me), ESRCH)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- resource_cap
+
+fn cap_sets_quotas(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("cap", 16)?;
+    let r = in_child(|probe| {
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 16 MiB, 16 files)", t.cap(me, 16, 16), 0)?;
+        probe.arm();
+        brk_by("sbrk(+1 page)", t.page as isize)?;
+        check_ok("open(a file)", sys::open(&path, libc::O_RDONLY))?;
+        Ok(())
+    })?;
+    r.expect_survived("using one page and one file under quotas of 16 MiB and 16 files")
+}
+
+fn cap_missing_process_is_esrch(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let gone = reaped_pid()?;
+    check(
+        "resource_cap(pid of a reaped child, 16, 16)",
+        t.cap(gone, 16, 16),
+        ESRCH,
+    )?;
+    check(
+        "resource_cap(pid above pid_max, 16, 16)",
+        t.cap(sys::pid_above_max(), 16, 16),
+        ESRCH,
+    )?;
+    Ok(())
+}
+
+fn cap_unmonitored_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    check(
+        "resource_cap(self without register, 16, 16)",
+        t.cap(sys::getpid(), 16, 16),
+        EINVAL,
+    )?;
+    let child = Sleeper::spawn()?;
+    check(
+        "resource_cap(unregistered waiting child, 16, 16)",
+        t.cap(child.pid(), 16, 16),
+        EINVAL,
+    )?;
+    child.finish()
+}
+
+fn cap_second_cap_is_eexist(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    check("resource_cap(self, 64, 64)", t.cap(me, 64, 64), 0)?;
+    check(
+        "resource_cap(self, 128, 128) a second time",
+        t.cap(me, 128, 128),
+        EALREADY,
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- resource_reset
+
+fn reset_missing_process_is_esrch(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let gone = reaped_pid()?;
+    check(
+        "resource_reset(pid of a reaped child)",
+        t.reset(gone),
+        ESRCH,
+    )?;
+    check(
+        "resource_reset(pid above pid_max)",
+        t.reset(sys::pid_above_max()),
+        ESRCH,
+    )?;
+    Ok(())
+}
+
+fn reset_unmonitored_is_einval(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    check(
+        "resource_reset(self without register)",
+        t.reset(sys::getpid()),
+        EINVAL,
+    )?;
+    let child = Sleeper::spawn()?;
+    check(
+        "resource_reset(unregistered waiting child)",
+        t.reset(child.pid()),
+        EINVAL,
+    )?;
+    child.finish()
+}
+
+fn reset_allows_a_new_cap(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    check("resource_cap(self, 64, 64)", t.cap(me, 64, 64), 0)?;
+    check("resource_reset(self)", t.reset(me), 0)?;
+    check(
+        "resource_cap(self, 64, 64) after resource_reset",
+        t.cap(me, 64, 64),
+        0,
+    )?;
+    Ok(())
+}
+
+fn reset_lifts_the_heap_cap(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 1 MiB, -1)", t.cap(me, 1, -1), 0)?;
+        check("resource_reset(self)", t.reset(me), 0)?;
+        probe.arm();
+        brk_by("sbrk(+2 MiB)", (2 * MIB) as isize)?;
+        Ok(())
+    })?;
+    r.expect_survived("growing the heap by 2 MiB after resource_reset lifted a 1 MiB quota")
+}
+
+// ---------------------------------------------------------------- heap
+
+fn heap_brk_growth_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    align_brk()?;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before growing the heap")?;
+    brk_by("sbrk(+n)", n as isize)?;
+    let after = t.fetch(me, "fetch(self) after growing the heap")?;
+    t.expect_heap(
+        &format!("after brk grew by {n} bytes"),
+        after.heap,
+        before.heap.saturating_add(t.units(n)),
+    )
+}
+
+fn heap_brk_shrink(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    align_brk()?;
+    // Grown before register: giving it back must not take the figure below 0.
+    brk_by("sbrk(+n) before register", n as isize)?;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) after register")?;
+    brk_by("sbrk(+n)", n as isize)?;
+    let grown = t.fetch(me, "fetch(self) after growing the heap")?;
+    brk_by("sbrk(-n)", -(n as isize))?;
+    let shrunk = t.fetch(me, "fetch(self) after shrinking the heap")?;
+    brk_by("sbrk(-n) below the break at register", -(n as isize))?;
+    let below = t.fetch(me, "fetch(self) after shrinking below the start")?;
+
+    t.expect_heap(
+        &format!("after brk grew by {n} bytes"),
+        grown.heap,
+        before.heap.saturating_add(t.units(n)),
+    )?;
+    let (want, how) = if t.p.heap_shrinks {
+        (before.heap, "(heap_shrinks: back to where it was)")
+    } else {
+        (grown.heap, "(heap_shrinks = false: unchanged)")
+    };
+    t.expect_heap(
+        &format!("after brk shrank by {n} bytes {how}"),
+        shrunk.heap,
+        want,
+    )?;
+    let want = if t.p.heap_shrinks {
+        shrunk.heap.saturating_sub(t.units(n))
+    } else {
+        shrunk.heap
+    };
+    t.expect_heap(
+        &format!("after brk shrank {n} bytes below its size at register (never below 0)"),
+        below.heap,
+        want,
+    )
+}
+
+fn heap_private_anon_mmap_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before mmap")?;
+    map_anon("mmap(MAP_PRIVATE|MAP_ANONYMOUS)", n, false)?;
+    let after = t.fetch(me, "fetch(self) after mmap")?;
+    t.expect_heap(
+        &format!("after a {n}-byte MAP_PRIVATE|MAP_ANONYMOUS mmap"),
+        after.heap,
+        before.heap.saturating_add(t.units(n)),
+    )
+}
+
+fn heap_file_mmap_not_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    let path = scratch_file("map", n)?;
+    let fd = check_ok("open(a tmpfs file)", sys::open(&path, libc::O_RDWR))? as c_int;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before mmap")?;
+    sys::mmap(n, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE, fd)
+        .map_err(|e| errno_step("mmap(MAP_PRIVATE, a tmpfs file)", e))?;
+    let after = t.fetch(me, "fetch(self) after mmap")?;
+    t.expect_heap(
+        &format!("after a {n}-byte MAP_PRIVATE mmap of a file"),
+        after.heap,
+        before.heap,
+    )
+}
+
+fn heap_shared_anon_mmap_not_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before mmap")?;
+    map_anon("mmap(MAP_SHARED|MAP_ANONYMOUS)", n, true)?;
+    let after = t.fetch(me, "fetch(self) after mmap")?;
+    t.expect_heap(
+        &format!("after a {n}-byte MAP_SHARED|MAP_ANONYMOUS mmap"),
+        after.heap,
+        before.heap,
+    )
+}
+
+fn heap_usage_before_register_not_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    let path = scratch_file("pre", 16)?;
+    align_brk()?;
+    brk_by("sbrk(+n) before register", n as isize)?;
+    map_anon("mmap(MAP_PRIVATE|MAP_ANONYMOUS) before register", n, false)?;
+    check_ok(
+        "open(a file) before register",
+        sys::open(&path, libc::O_RDONLY),
+    )?;
+    check("register(self)", t.register(me), 0)?;
+    let fresh = t.fetch(me, "fetch(self) after register")?;
+    let when = format!(
+        "right after register, with {n} bytes of brk, {n} bytes of mmap and a file from before"
+    );
+    t.expect_heap(&when, fresh.heap, 0)?;
+    expect_files(&when, fresh.files, 0)
+}
+
+// ---------------------------------------------------------------- files
+
+/// One successful open through `open` must add exactly one file.
+fn one_open_counted(ctx: &Ctx, name: &str, open: fn(&CStr, c_int) -> i64) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let path = scratch_file(name, 16)?;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before opening")?;
+    let fd = open(&path, libc::O_RDONLY);
+    let after = t.fetch(me, "fetch(self) after opening")?;
+    if fd < 0 {
+        return Err(format!("{name}(an existing file) failed: {}", show(fd)));
+    }
+    expect_files(
+        &format!("after one successful {name}"),
+        after.files,
+        before.files.saturating_add(1),
+    )
+}
+
+fn files_open_counted(ctx: &Ctx) -> Result<(), String> {
+    one_open_counted(ctx, "open", sys::open)
+}
+
+fn files_openat_counted(ctx: &Ctx) -> Result<(), String> {
+    one_open_counted(ctx, "openat", sys::openat)
+}
+
+fn files_openat2_counted(ctx: &Ctx) -> Result<(), String> {
+    one_open_counted(ctx, "openat2", sys::openat2)
+}
+
+fn files_failed_open_not_counted(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let path = missing_file("open")?;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before opening")?;
+    let a = sys::open(&path, libc::O_RDONLY);
+    let b = sys::openat(&path, libc::O_RDONLY);
+    let c = sys::openat2(&path, libc::O_RDONLY);
+    let after = t.fetch(me, "fetch(self) after opening")?;
+    check("open(missing file)", a, ENOENT)?;
+    check("openat(missing file)", b, ENOENT)?;
+    check("openat2(missing file)", c, ENOENT)?;
+    expect_files(
+        "after failed open, openat and openat2",
+        after.files,
+        before.files,
+    )
+}
+
+fn files_close(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let path = scratch_file("close", 16)?;
+    check("register(self)", t.register(me), 0)?;
+    let fd = check_ok("open(a file)", sys::open(&path, libc::O_RDONLY))? as c_int;
+    let before = t.fetch(me, "fetch(self) before close")?;
+    let first = sys::close(fd);
+    let closed = t.fetch(me, "fetch(self) after close")?;
+    let again = sys::close(fd);
+    let after = t.fetch(me, "fetch(self) after a failed close")?;
+    check("close(fd)", first, 0)?;
+    check("close(fd) a second time", again, EBADF)?;
+    let (want, how) = if t.p.close_decrements {
+        (before.files.saturating_sub(1), "(close_decrements)")
+    } else {
+        (before.files, "(close_decrements = false: unchanged)")
+    };
+    expect_files(
+        &format!("after a successful close {how}"),
+        closed.files,
+        want,
+    )?;
+    expect_files("after a failed close (EBADF)", after.files, closed.files)
+}
+
+// ---------------------------------------------------------------- quotas
+
+fn quota_heap_over_quota_killed(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 1 MiB, -1)", t.cap(me, 1, -1), 0)?;
+        probe.arm();
+        brk_by("sbrk(+2 MiB)", (2 * MIB) as isize)?;
+        Ok(())
+    })?;
+    r.expect_sigkill("growing the heap by 2 MiB over a 1 MiB quota")
+}
+
+fn quota_heap_at_quota_survives(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 1 MiB, -1)", t.cap(me, 1, -1), 0)?;
+        probe.arm();
+        brk_by("sbrk(+1 MiB)", MIB as isize)?;
+        Ok(())
+    })?;
+    r.expect_survived("growing the heap to exactly its 1 MiB quota")
+}
+
+fn quota_files_over_quota_killed(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("quota", 16)?;
+    let r = in_child(|probe| {
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, -1, 2 files)", t.cap(me, -1, 2), 0)?;
+        check_ok("first open", sys::open(&path, libc::O_RDONLY))?;
+        check_ok("second open", sys::open(&path, libc::O_RDONLY))?;
+        probe.arm();
+        sys::open(&path, libc::O_RDONLY);
+        Ok(())
+    })?;
+    r.expect_sigkill("opening a third file over a quota of 2")
+}
+
+fn quota_files_at_quota_survives(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("quota", 16)?;
+    let r = in_child(|probe| {
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, -1, 2 files)", t.cap(me, -1, 2), 0)?;
+        check_ok("first open", sys::open(&path, libc::O_RDONLY))?;
+        probe.arm();
+        check_ok("second open", sys::open(&path, libc::O_RDONLY))?;
+        Ok(())
+    })?;
+    r.expect_survived("opening exactly its quota of 2 files")
+}
+
+fn quota_cap_below_usage(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        brk_by("sbrk(+2 MiB)", (2 * MIB) as isize)?;
+        probe.arm();
+        check(
+            "resource_cap(self, 1 MiB, -1) with 2 MiB in use",
+            t.cap(me, 1, -1),
+            0,
+        )?;
+        Ok(())
+    })?;
+    let doing = "resource_cap(self, 1 MiB, -1) with 2 MiB of heap in use";
+    if t.p.kill_on_cap {
+        r.expect_sigkill(doing)
+    } else {
+        r.expect_survived(doing)
+    }
+}
+
+// ---------------------------------------------------------------- exit
+
+fn exit_entry_removed_at_exit(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let child = Sleeper::spawn()?;
+    let pid = child.pid();
+    check("register(waiting child)", t.register(pid), 0)?;
+    child.finish()?;
+    check(
+        "fetch(registered child after it exited and was reaped)",
+        t.fetch_ret(pid),
+        EINVAL,
+    )?;
+    let child = Sleeper::spawn()?;
+    let pid = child.pid();
+    check("register(waiting child)", t.register(pid), 0)?;
+    child.kill()?;
+    check(
+        "fetch(registered child after SIGKILL and reaping)",
+        t.fetch_ret(pid),
+        EINVAL,
+    )?;
+    Ok(())
+}
+
+fn exit_reused_pid_starts_fresh(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("reuse", 16)?;
+    let first = in_child(|_| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        brk_by("sbrk(+n)", t.step() as isize)?;
+        check_ok("open(a file)", sys::open(&path, libc::O_RDONLY))?;
+        Ok(())
+    })?;
+    first.expect_survived("registering itself, growing its heap and opening a file")?;
+    let pid = first.pid;
+    // A second process with the same pid; raw syscalls only in there.
+    let second = in_child_with_pid(pid, |_| {
+        let me = sys::getpid();
+        check(
+            "getpid() of the process cloned with set_tid",
+            i64::from(me),
+            i64::from(pid),
+        )?;
+        check(
+            "fetch(reused pid) before registering it",
+            t.fetch_ret(me),
+            EINVAL,
+        )?;
+        check("register(reused pid)", t.register(me), 0)?;
+        let u = t.fetch(me, "fetch(reused pid) after register")?;
+        check("heapsize of the new entry", u.heap as i64, 0)?;
+        check("openfile_count of the new entry", u.files as i64, 0)?;
+        Ok(())
+    })?;
+    second.expect_survived("checking its fresh entry under the reused pid")
+}
+
+// ---------------------------------------------------------------- proc
+
+/// Whether some line's first field is `pid` (a header line is allowed).
+fn lists_pid(text: &str, pid: pid_t) -> bool {
+    let want = pid.to_string();
+    text.lines().any(|line| {
+        line.split(|c: char| c.is_whitespace() || c == '|' || c == ',')
+            .find(|f| !f.is_empty())
+            .is_some_and(|f| f.trim_end_matches(':') == want)
+    })
+}
+
+fn proc_tracker_status_lists_pid(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    let text = std::fs::read_to_string("/proc/tracker_status")
+        .map_err(|e| format!("reading /proc/tracker_status: {e}"))?;
+    if lists_pid(&text, me) {
+        return Ok(());
+    }
+    let mut msg = format!("no line of /proc/tracker_status starts with our pid {me}");
+    if text.trim().is_empty() {
+        msg.push_str("\nthe file is empty");
+    }
+    for line in text.lines().take(6) {
+        msg.push('\n');
+        msg.push_str(line);
+    }
+    Err(msg)
+}
+
+// ---------------------------------------------------------------- threads
+
+const THREADS: usize = 8;
+const ITERATIONS: usize = 200;
+
+/// Released together, so that the threads really overlap.
+const WAIT: u8 = 0;
+const GO: u8 = 1;
+const ABORT: u8 = 2;
+
+/// One thread's register/fetch/deregister loop on its own tid.
+fn churn(t: &Tracker, start: &AtomicU8, exact: bool) -> Result<(), String> {
+    let tid = sys::gettid();
+    loop {
+        match start.load(Ordering::Acquire) {
+            WAIT => std::thread::yield_now(),
+            GO => break,
+            _ => return Ok(()),
+        }
+    }
+    for i in 0..ITERATIONS {
+        let r = t.register(tid);
+        let mut s = PerProcResource::poisoned();
+        let f = t.fetch_at(&mut s as *mut PerProcResource as usize, tid);
+        let d = t.deregister(tid);
+        let judged = if exact {
+            check("register(own tid)", r, 0)
+                .and_then(|_| check("fetch(own tid)", f, 0))
+                .and_then(|_| check_pid_field("fetch(own tid)", &s, tid))
+                .and_then(|_| check("deregister(own tid)", d, 0))
+        } else {
+            // Per thread group, a thread's tid may stand for its whole group.
+            allowed("register(own tid)", r, &[0, EALREADY])
+                .and_then(|_| allowed("fetch(own tid)", f, &[0, EINVAL]))
+                .and_then(|_| allowed("deregister(own tid)", d, &[0, ESRCH]))
+        };
+        judged.map_err(|s| format!("tid {tid}, iteration {i}: {}", String::from(s)))?;
+    }
+    Ok(())
+}
+
+fn allowed(what: &'static str, got: i64, set: &[i64]) -> Result<(), Step> {
+    if set.contains(&got) {
+        Ok(())
+    } else {
+        check(what, got, set[0])
+    }
+}
+
+fn threads_concurrent_register_deregister(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let exact = t.p.scope == Scope::Task;
+    let start = AtomicU8::new(WAIT);
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for _ in 0..THREADS {
+            match std::thread::Builder::new().spawn_scoped(s, || churn(&t, &start, exact)) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // Let the threads already started go home.
+                    start.store(ABORT, Ordering::Release);
+                    return vec![Err(format!("spawning a thread: {e}"))];
+                }
+            }
+        }
+        start.store(GO, Ordering::Release);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+        return Err(e);
+    }
+    let me = sys::getpid();
+    let r = t.register(me);
+    if exact {
+        check("register(self) after the threads finished", r, 0)?;
+    } else {
+        allowed(
+            "register(self) after the threads finished",
+            r,
+            &[0, EALREADY],
+        )?;
+    }
+    t.fetch(me, "fetch(self) after the threads finished")?;
+    Ok(())
+}
+
+/// A second thread that maps memory when told to, without allocating.
+struct MapThread {
+    tid: pid_t,
+    cmd: c_int,
+    ack: c_int,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MapThread {
+    /// Started before anything is registered, so its stack is not counted.
+    fn spawn(len: usize) -> Result<MapThread, String> {
+        let (cmd_rd, cmd_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
+        let (ack_rd, ack_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
+        let handle = std::thread::Builder::new()
+            .spawn(move || {
+                sys::write_all(ack_wr, &sys::gettid().to_le_bytes());
+                let mut b = [0u8; 1];
+                while sys::read(cmd_rd, &mut b) == 1 && b[0] == b'm' {
+                    let ok = map_anon("", len, false).is_ok();
+                    sys::write_all(ack_wr, &[u8::from(ok)]);
+                }
+                sys::close(cmd_rd);
+                sys::close(ack_wr);
+            })
+            .map_err(|e| format!("spawning a thread: {e}"))?;
+        let mut tid = [0u8; 4];
+        if sys::read(ack_rd, &mut tid) != 4 {
+            return Err("the second thread did not report its tid".into());
+        }
+        Ok(MapThread {
+            tid: pid_t::from_le_bytes(tid),
+            cmd: cmd_wr,
+            ack: ack_rd,
+            handle: Some(handle),
+        })
+    }
+
+    /// Has the thread mmap `len` bytes (MAP_PRIVATE|MAP_ANONYMOUS) and waits.
+    fn map(&self) -> Result<(), Step> {
+        sys::write_all(self.cmd, b"m");
+        let mut ok = [0u8; 1];
+        let got = match sys::read(self.ack, &mut ok) {
+            1 => i64::from(ok[0]),
+            n => n.min(-1),
+        };
+        // 1: mapped; 0: the mmap failed; negative: the thread is gone.
+        check("mmap in the second thread", got, 1)
+    }
+}
+
+impl Drop for MapThread {
+    fn drop(&mut self) {
+        sys::close(self.cmd);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        sys::close(self.ack);
+    }
+}
+
+fn threads_per_task_accounting(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let (a, b) = (t.step(), t.other_step());
+    let other = MapThread::spawn(b)?;
+    let tid = other.tid;
+    check("register(self)", t.register(me), 0)?;
+    if t.p.scope == Scope::Tgid {
+        // Per thread group: both threads' mappings count to the process.
+        let m0 = t.fetch(me, "fetch(self) before mmap")?;
+        map_anon("mmap in the main thread", a, false)?;
+        let m1 = t.fetch(me, "fetch(self) after the main thread's mmap")?;
+        other.map()?;
+        let m2 = t.fetch(me, "fetch(self) after the second thread's mmap")?;
+        t.expect_heap(
+            &format!("of the process after the main thread mapped {a} bytes"),
+            m1.heap,
+            m0.heap.saturating_add(t.units(a)),
+        )?;
+        return t.expect_heap(
+            &format!("of the process after the second thread mapped {b} bytes (scope tgid)"),
+            m2.heap,
+            m1.heap.saturating_add(t.units(b)),
+        );
+    }
+    check("register(tid of the second thread)", t.register(tid), 0)?;
+    let m0 = t.fetch(me, "fetch(main thread) before mmap")?;
+    let t0 = t.fetch(tid, "fetch(second thread) before mmap")?;
+    map_anon("mmap in the main thread", a, false)?;
+    let m1 = t.fetch(me, "fetch(main thread) after its mmap")?;
+    let t1 = t.fetch(tid, "fetch(second thread) after the main thread's mmap")?;
+    other.map()?;
+    let m2 = t.fetch(me, "fetch(main thread) after the second thread's mmap")?;
+    let t2 = t.fetch(tid, "fetch(second thread) after its mmap")?;
+
+    t.expect_heap(
+        &format!("of the main thread after it mapped {a} bytes"),
+        m1.heap,
+        m0.heap.saturating_add(t.units(a)),
+    )?;
+    t.expect_heap(
+        "of the second thread after the main thread's mmap (scope task)",
+        t1.heap,
+        t0.heap,
+    )?;
+    t.expect_heap(
+        &format!("of the second thread after it mapped {b} bytes"),
+        t2.heap,
+        t1.heap.saturating_add(t.units(b)),
+    )?;
+    t.expect_heap(
+        "of the main thread after the second thread's mmap (scope task)",
+        m2.heap,
+        m1.heap,
+    )
+}
+
+// ---------------------------------------------------------------- the table
+
+/// Every tracker case of the catalogue, by full name.
+pub const CASES: &[(&str, CaseFn)] = &[
+    ("register.self_returns_zero", register_self_returns_zero),
+    ("register.other_process", register_other_process),
+    (
+        "register.pid_below_one_is_einval",
+        register_pid_below_one_is_einval,
+    ),
+    (
+        "register.missing_process_is_esrch",
+        register_missing_process_is_esrch,
+    ),
+    ("register.duplicate_is_eexist", register_duplicate_is_eexist),
+    ("fetch.fresh_entry_is_zero", fetch_fresh_entry_is_zero),
+    ("fetch.unmonitored_is_einval", fetch_unmonitored_is_einval),
+    ("fetch.bad_pointer_is_einval", fetch_bad_pointer_is_einval),
+    ("deregister.stops_monitoring", deregister_stops_monitoring),
+    (
+        "deregister.pid_below_one_is_einval",
+        deregister_pid_below_one_is_einval,
+    ),
+    (
+        "deregister.unmonitored_is_esrch",
+        deregister_unmonitored_is_esrch,
+    ),
+    ("resource_cap.sets_quotas", cap_sets_quotas),
+    (
+        "resource_cap.missing_process_is_esrch",
+        cap_missing_process_is_esrch,
+    ),
+    (
+        "resource_cap.unmonitored_is_einval",
+        cap_unmonitored_is_einval,
+    ),
+    (
+        "resource_cap.second_cap_is_eexist",
+        cap_second_cap_is_eexist,
+    ),
+    (
+        "resource_reset.missing_process_is_esrch",
+        reset_missing_process_is_esrch,
+    ),
+    (
+        "resource_reset.unmonitored_is_einval",
+        reset_unmonitored_is_einval,
+    ),
+    ("resource_reset.allows_a_new_cap", reset_allows_a_new_cap),
+    (
+        "resource_reset.lifts_the_heap_cap",
+        reset_lifts_the_heap_cap,
+    ),
+    ("heap.brk_growth_counted", heap_brk_growth_counted),
+    ("heap.brk_shrink", heap_brk_shrink),
+    (
+        "heap.private_anon_mmap_counted",
+        heap_private_anon_mmap_counted,
+    ),
+    ("heap.file_mmap_not_counted", heap_file_mmap_not_counted),
+    (
+        "heap.shared_anon_mmap_not_counted",
+        heap_shared_anon_mmap_not_counted,
+    ),
+    (
+        "heap.usage_before_register_not_counted",
+        heap_usage_before_register_not_counted,
+    ),
+    ("files.open_counted", files_open_counted),
+    ("files.openat_counted", files_openat_counted),
+    ("files.openat2_counted", files_openat2_counted),
+    (
+        "files.failed_open_not_counted",
+        files_failed_open_not_counted,
+    ),
+    ("files.close", files_close),
+    ("quota.heap_over_quota_killed", quota_heap_over_quota_killed),
+    ("quota.heap_at_quota_survives", quota_heap_at_quota_survives),
+    (
+        "quota.files_over_quota_killed",
+        quota_files_over_quota_killed,
+    ),
+    (
+        "quota.files_at_quota_survives",
+        quota_files_at_quota_survives,
+    ),
+    ("quota.cap_below_usage", quota_cap_below_usage),
+    ("exit.entry_removed_at_exit", exit_entry_removed_at_exit),
+    ("exit.reused_pid_starts_fresh", exit_reused_pid_starts_fresh),
+    (
+        "proc.tracker_status_lists_pid",
+        proc_tracker_status_lists_pid,
+    ),
+    (
+        "threads.concurrent_register_deregister",
+        threads_concurrent_register_deregister,
+    ),
+    ("threads.per_task_accounting", threads_per_task_accounting),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn plan(params: &str) -> Plan {
+        Plan::from_json(&format!(
+            r#"{{"assignment":"tracker","syscalls":{{}},"case_timeout_ms":1000,"params":{params}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_catalogue_case_is_implemented_and_nothing_else() {
+        let catalogue: BTreeSet<String> = kgrade_protocol::cases_for("tracker")
+            .map(|c| c.full_name())
+            .collect();
+        let implemented: BTreeSet<String> = CASES.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(implemented.len(), CASES.len(), "a case is listed twice");
+        let missing: Vec<_> = catalogue.difference(&implemented).collect();
+        let extra: Vec<_> = implemented.difference(&catalogue).collect();
+        assert!(missing.is_empty(), "not implemented: {missing:?}");
+        assert!(extra.is_empty(), "not in the catalogue: {extra:?}");
+    }
+
+    #[test]
+    fn parameters_default_to_the_contract() {
+        let p = Params::from_plan(&plan("{}")).unwrap();
+        assert_eq!(
+            p,
+            Params {
+                heap_unit: HeapUnit::Bytes,
+                heap_shrinks: true,
+                close_decrements: true,
+                kill_on_cap: true,
+                scope: Scope::Task,
+            }
+        );
+    }
+
+    #[test]
+    fn parameters_as_the_config_spells_them() {
+        let p = Params::from_plan(&plan(
+            r#"{"heap_unit":"MiB","heap_shrinks":false,"close_decrements":false,
+                "kill_on_cap":false,"scope":"tgid","some_future_key":3}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.heap_unit, HeapUnit::MiB);
+        assert!(!p.heap_shrinks && !p.close_decrements && !p.kill_on_cap);
+        assert_eq!(p.scope, Scope::Tgid);
+        let p = Params::from_plan(&plan(r#"{"heap_unit":"mib","scope":"TASK"}"#)).unwrap();
+        assert_eq!((p.heap_unit, p.scope), (HeapUnit::MiB, Scope::Task));
+    }
+
+    #[test]
+    fn bad_parameters_are_reported_not_guessed() {
+        let e = Params::from_plan(&plan(r#"{"heap_unit":"KB"}"#)).unwrap_err();
+        assert_eq!(
+            e,
+            r#"spec parameter heap_unit: expected "bytes" or "MiB", got "KB""#
+        );
+        let e = Params::from_plan(&plan(r#"{"kill_on_cap":"yes"}"#)).unwrap_err();
+        assert_eq!(
+            e,
+            r#"spec parameter kill_on_cap: expected true or false, got "yes""#
+        );
+        assert!(Params::from_plan(&plan(r#"{"scope":7}"#)).is_err());
+        assert!(check_plan(&plan(r#"{"scope":"tgid"}"#)).is_ok());
+    }
+
+    #[test]
+    fn tracker_status_lines() {
+        let text = "PID  HEAP  FILES  HEAP_QUOTA  FILE_QUOTA\n17 0 0 U U\n123 4096 1 -1 -1\n";
+        assert!(lists_pid(text, 123));
+        assert!(lists_pid(text, 17));
+        assert!(!lists_pid(text, 12));
+        assert!(!lists_pid(text, 4096));
+        assert!(lists_pid("| 42 | 0 | 0 |\n", 42));
+        assert!(lists_pid("42: heap=0 files=0\n", 42));
+        assert!(!lists_pid("", 42));
+    }
+
+    #[test]
+    fn growth_sizes_are_exact_in_their_unit() {
+        let sys = Syscalls::default();
+        let mut t = Tracker {
+            sys: &sys,
+            p: Params::from_plan(&plan("{}")).unwrap(),
+            page: 4096,
+        };
+        assert_eq!((t.step(), t.units(t.step())), (12288, 12288));
+        assert_eq!(t.units(t.other_step()), 20480);
+        t.p.heap_unit = HeapUnit::MiB;
+        assert_eq!((t.units(t.step()), t.units(t.other_step())), (2, 3));
+        assert_eq!(
+            t.expect_heap("after x", 1, 2).unwrap_err(),
+            "heapsize after x: expected 2 MiB, got 1"
+        );
+    }
+}
