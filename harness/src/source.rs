@@ -76,10 +76,21 @@ pub fn resolve(
     let tarballs = cache.join("tarballs");
     let file_name = canonical.url.rsplit('/').next().unwrap_or("linux.tar.xz");
     let cached = tarballs.join(file_name);
-    if !cached.is_file() && std::env::var_os("KGRADE_OFFLINE").is_none() {
+    // A failed download is not retried for an hour: offline machines would
+    // otherwise pay curl's retries on every run.
+    let failed_mark = tarballs.join(format!("{file_name}.unreachable"));
+    let recently_failed = std::fs::metadata(&failed_mark)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() < 3600);
+    if !cached.is_file() && std::env::var_os("KGRADE_OFFLINE").is_none() && !recently_failed {
         match download(&canonical.url, &cached) {
             Ok(()) => {}
-            Err(e) => tried.push(format!("download {} failed ({e})", canonical.url)),
+            Err(e) => {
+                let _ = std::fs::write(&failed_mark, e.to_string());
+                tried.push(format!("download {} failed ({e})", canonical.url))
+            }
         }
     }
     if cached.is_file() {
@@ -103,7 +114,7 @@ pub fn resolve(
     }
     if let Some(sub) = &series.substitute {
         if sub.tarball.is_file() {
-            let key = sha256_file(&sub.tarball)?;
+            let key = sha256_remembered(&sub.tarball, cache)?;
             let tree = extract(&sub.tarball, &key, cache)?;
             let version = tree_version(&tree)?;
             return Ok(KernelSource {
@@ -129,7 +140,7 @@ fn from_path(path: &Path, series: &Series, cache: &Path) -> Result<KernelSource,
     let tree = if path.is_dir() {
         path.to_path_buf()
     } else {
-        let key = sha256_file(path)?;
+        let key = sha256_remembered(path, cache)?;
         extract(path, &key, cache)?
     };
     let version = tree_version(&tree)?;
@@ -152,6 +163,37 @@ fn download(url: &str, dest: &Path) -> Result<(), SourceError> {
             .arg(url),
     )?;
     std::fs::rename(&partial, dest).map_err(io(dest))
+}
+
+/// sha256 of a large tarball, remembered beside the cache keyed by the file's
+/// path, size, mtime and inode: hashing 140 MiB on every run costs seconds.
+fn sha256_remembered(path: &Path, cache: &Path) -> Result<String, SourceError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    let stamp = format!(
+        "{} {} {} {}",
+        path.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.ino()
+    );
+    let memo = cache.join("tarballs").join(format!(
+        "{}.sha256",
+        crate::paths::component(&path.display().to_string())
+    ));
+    if let Ok(text) = std::fs::read_to_string(&memo) {
+        if let Some((seen, sha)) = text.trim_end().rsplit_once(' ') {
+            if seen == stamp && sha.len() == 64 {
+                return Ok(sha.to_string());
+            }
+        }
+    }
+    let sha = sha256_file(path)?;
+    if let Some(dir) = memo.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(&memo, format!("{stamp} {sha}\n"));
+    Ok(sha)
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, SourceError> {
