@@ -56,3 +56,83 @@ fn a_patch_that_escapes_the_tree_is_rejected_and_writes_nothing() {
     assert!(r.reason.contains(".."), "{}", r.reason);
     assert!(!Path::new("/etc/kgrade-escape").exists());
 }
+
+/// Runs the reference with a fixture patch laid over it (as mutants are), so
+/// only the files it touches are rebuilt.
+fn reference_with(fixture_name: &str, only: &[&str]) -> RunResult {
+    let root = kgrade::paths::project_root();
+    let catalog = kgrade::target::Catalog::load(&root).unwrap();
+    let target = catalog.target(TARGET).unwrap();
+    let patch = kgrade::submission::PatchFile {
+        name: fixture_name.into(),
+        text: std::fs::read_to_string(fixture(fixture_name)).unwrap(),
+    };
+    let out = tempfile::tempdir().unwrap();
+    let req = kgrade::pipeline::Request {
+        catalog: &catalog,
+        target,
+        submission: None,
+        kernel_src: None,
+        out: out.path(),
+        overlay: Some(&patch),
+        only: only.iter().map(|s| s.to_string()).collect(),
+    };
+    let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
+    assert!(out.path().join("result.json").is_file());
+    r
+}
+
+#[test]
+#[ignore = "builds and boots real kernels; run by `cargo xtask test`"]
+fn a_kernel_that_does_not_build_is_build_failed_with_the_error() {
+    let r = reference_with("does-not-build.patch", &[]);
+    assert_eq!(r.verdict, Verdict::BuildFailed, "{}", r.reason);
+    assert!(r.reason.contains("target_pid"), "{}", r.reason);
+    assert!(r.details.contains("tracker.c"), "{}", r.details);
+    assert!(r.tests.is_empty());
+}
+
+#[test]
+#[ignore = "builds and boots real kernels; run by `cargo xtask test`"]
+fn a_kernel_that_oopses_at_boot_is_boot_failed() {
+    let r = reference_with("oops-at-boot.patch", &[]);
+    assert_eq!(r.verdict, Verdict::BootFailed, "{}", r.reason);
+    assert!(
+        r.reason.contains("before the tests started"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        r.details.contains("tracker_init"),
+        "the crash report names the function: {}",
+        r.details
+    );
+    assert!(r
+        .tests
+        .iter()
+        .all(|t| t.outcome == kgrade::verdict::Outcome::NotRun));
+}
+
+#[test]
+#[ignore = "builds and boots real kernels; run by `cargo xtask test`"]
+fn a_hanging_syscall_times_out_its_test_and_the_run_goes_on() {
+    let r = reference_with(
+        "fetch-hangs.patch",
+        &[
+            "register.duplicate_is_eexist",
+            "fetch.fresh_entry_is_zero",
+            "deregister.unmonitored_is_esrch",
+        ],
+    );
+    assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
+    let outcome = |n: &str| r.tests.iter().find(|t| t.name == n).unwrap().outcome;
+    use kgrade::verdict::Outcome;
+    assert_eq!(outcome("fetch.fresh_entry_is_zero"), Outcome::Timeout);
+    assert_eq!(outcome("register.duplicate_is_eexist"), Outcome::Pass);
+    assert_eq!(
+        outcome("deregister.unmonitored_is_esrch"),
+        Outcome::Pass,
+        "the case after the hang still ran"
+    );
+    assert_eq!(r.tests.len(), 3);
+}
