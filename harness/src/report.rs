@@ -78,11 +78,8 @@ impl RunResult {
                 Outcome::Timeout => "TIMEOUT",
                 Outcome::NotRun => "NOT RUN",
             };
-            s.push_str(&format!("{:<width$}  {mark:<7}", t.name));
-            if !t.message.is_empty() {
-                s.push_str("  ");
-                s.push_str(&t.message);
-            }
+            let line = format!("{:<width$}  {mark:<7}  {}", t.name, t.message);
+            s.push_str(line.trim_end());
             s.push('\n');
         }
         s.push_str(&format!(
@@ -161,6 +158,11 @@ mod tests {
         assert_eq!(v["tests"][1]["message"], "got -14");
         assert_eq!(v["timings_s"]["build"], 146.0);
         assert_eq!(RunResult::read(dir.path()).unwrap(), sample());
+    }
+
+    #[test]
+    fn table_layout() {
+        insta::assert_snapshot!(sample().table());
     }
 
     #[test]
