@@ -115,6 +115,16 @@ pub fn run(only: &[String], with_mutants: bool, out: &Path) -> Result<()> {
                 }
             }
         }
+        let t = &reference.timings_s;
+        let stage = |k: &str| t.get(k).copied().unwrap_or(0.0);
+        let make = stage("config") + stage("build");
+        let own = stage("source") + stage("patch") + stage("guest");
+        lines.push(format!(
+            "{:<24} make {make:.1} s, harness's own stages {own:.1} s ({:.1}% of make), boot + tests {:.1} s",
+            "",
+            if make > 0.0 { 100.0 * own / make } else { 0.0 },
+            stage("boot"),
+        ));
         lines.push(format!(
             "{:<24} reference {:<12} {:>3}/{:<3} tests   mutants caught {caught}/{mutant_count}   {:.0} s (kernel {}{})",
             target.name,
