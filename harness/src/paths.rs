@@ -40,6 +40,23 @@ pub fn build_lock() -> PathBuf {
     cache_root().join("build.lock")
 }
 
+/// An exclusive advisory lock on a file, released when dropped.
+pub struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    /// Waits for the lock on `dir/lock`, creating the directory if needed.
+    pub fn acquire(dir: &Path) -> std::io::Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir)?;
+        let file = std::fs::File::create(dir.join("lock"))?;
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(FileLock(file))
+    }
+}
+
 /// Turns a target or student name into one safe path component.
 pub fn component(name: &str) -> String {
     name.chars()

@@ -187,7 +187,7 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         .join("work")
         .join(paths::component(&target.name))
         .join(workspace_key(&src, &sub));
-    let _lock = WorkspaceLock::acquire(&ws_dir).map_err(|e| InfraError::Other(e.to_string()))?;
+    let _lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
     let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub) {
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),

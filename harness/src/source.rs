@@ -218,6 +218,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// the single top-level directory inside it.
 fn extract(tarball: &Path, key: &str, cache: &Path) -> Result<PathBuf, SourceError> {
     let dest = cache.join("sources").join(&key[..16]);
+    // Concurrent runs (parallel tests, graders) must not extract twice at once.
+    let locks = cache.join("sources").join("locks").join(&key[..16]);
+    let _lock = crate::paths::FileLock::acquire(&locks).map_err(io(&locks))?;
     if !dest.join(".complete").is_file() {
         let staging = cache
             .join("sources")

@@ -9,6 +9,10 @@ use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Held for a whole run: two runs of the same submission (or a mutant over
+/// the reference) must not interleave.
+pub type WorkspaceLock = crate::paths::FileLock;
+
 const OVERLAY_MARK: &str = "overlay.active";
 
 #[derive(Debug, thiserror::Error)]
@@ -28,27 +32,6 @@ pub enum WorkspaceError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// An exclusive lock on a workspace, held for a whole run: two runs of the
-/// same submission (or a mutant over the reference) must not interleave.
-pub struct WorkspaceLock(#[allow(dead_code)] std::fs::File);
-
-impl WorkspaceLock {
-    pub fn acquire(dir: &Path) -> Result<WorkspaceLock, WorkspaceError> {
-        let io = |source| WorkspaceError::Io {
-            path: dir.into(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let file = std::fs::File::create(dir.join("lock")).map_err(io)?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own; released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io(std::io::Error::last_os_error()));
-        }
-        Ok(WorkspaceLock(file))
-    }
 }
 
 pub struct Workspace {
