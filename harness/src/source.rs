@@ -84,7 +84,16 @@ pub fn resolve(
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age.as_secs() < 3600);
-    if !cached.is_file() && std::env::var_os("KGRADE_OFFLINE").is_none() && !recently_failed {
+    // An all-zero sha256 means "not pinned yet": never download what cannot be checked.
+    let pinned = canonical.sha256.chars().any(|c| c != '0');
+    if !pinned {
+        tried.push(format!("{} has no pinned sha256 yet", canonical.version));
+    }
+    if pinned
+        && !cached.is_file()
+        && std::env::var_os("KGRADE_OFFLINE").is_none()
+        && !recently_failed
+    {
         match download(&canonical.url, &cached) {
             Ok(()) => {}
             Err(e) => {
@@ -93,7 +102,7 @@ pub fn resolve(
             }
         }
     }
-    if cached.is_file() {
+    if pinned && cached.is_file() {
         let actual = sha256_file(&cached)?;
         if actual != canonical.sha256 {
             // A corrupt or tampered download is never used, and not kept.

@@ -25,6 +25,9 @@ enum Task {
         /// Skip the mutants.
         #[arg(long)]
         no_mutants: bool,
+        /// Run mutants only on these targets (default: every target).
+        #[arg(long = "mutants-on")]
+        mutants_on: Vec<String>,
         /// Where each run's result.json and logs go.
         #[arg(long, default_value = "target/kgrade-test-all")]
         out: std::path::PathBuf,
@@ -42,8 +45,18 @@ fn main() -> ExitCode {
         Task::TestAll {
             targets,
             no_mutants,
+            mutants_on,
             out,
-        } => test_all::run(&targets, !no_mutants, &out),
+        } => {
+            let mutants = if no_mutants {
+                test_all::Mutants::None
+            } else if mutants_on.is_empty() {
+                test_all::Mutants::All
+            } else {
+                test_all::Mutants::On(mutants_on)
+            };
+            test_all::run(&targets, &mutants, &out)
+        }
         Task::Test => test_all::ci(),
         Task::CiMatrix => test_all::matrix(),
     };
