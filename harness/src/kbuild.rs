@@ -54,6 +54,11 @@ fn make(target: &Target, ws: &Workspace) -> Command {
         .arg(format!("ARCH={}", target.arch.make_arch))
         .arg(format!("CC={cc}"))
         .env("CCACHE_DIR", paths::cache_root().join("ccache"))
+        // Paths relative to the workspace in ccache's keys: every submission's
+        // workspace has the same layout, so a new one reuses the objects of
+        // the last (a warm cold build instead of a full one).
+        .env("CCACHE_BASEDIR", &ws.dir)
+        .env("CCACHE_NOHASHDIR", "1")
         // Reproducible images: the same source gives the same kernel.
         .env("KBUILD_BUILD_TIMESTAMP", "2000-01-01")
         .env("KBUILD_BUILD_USER", "kgrade")
