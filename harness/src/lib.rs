@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod process;
 pub mod qemu;
 pub mod report;
+pub mod rubric;
 pub mod source;
 pub mod submission;
 pub mod syscalls;
