@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod doctor;
+pub mod grade;
 pub mod guest;
 pub mod initramfs;
 pub mod kbuild;
