@@ -121,7 +121,20 @@ pub fn inputs_key(
     });
     h.update(contract.to_string().as_bytes());
     h.update([0]);
-    hash_file(&mut h, root, &root.join("configs/targets.toml"))?;
+    // The target's own series and arch entries: an edit to another target
+    // leaves this one's results standing.
+    let targets_toml = root.join("configs/targets.toml");
+    let text = std::fs::read_to_string(&targets_toml).map_err(|source| GradeError::Io {
+        path: targets_toml.clone(),
+        source,
+    })?;
+    let table: toml::Value = toml::from_str(&text)
+        .map_err(|e| GradeError::Class(format!("{} is not valid: {e}", targets_toml.display())))?;
+    for (section, name) in [("series", &target.series_name), ("arch", &target.arch_name)] {
+        let entry = table.get(section).and_then(|s| s.get(name.as_str()));
+        h.update(serde_json::to_string(&entry).unwrap_or_default().as_bytes());
+        h.update([0]);
+    }
     for fragment in target.fragments() {
         hash_file(&mut h, root, &catalog.fragment_path(&fragment))?;
     }

@@ -205,6 +205,20 @@ fn html_report_escapes_and_links_every_student() {
         bob.contains("files.close</td><td>fail</td><td class=\"num\">0 / 2</td>"),
         "{bob}"
     );
+    assert!(
+        bob.contains("Console differences from the reference"),
+        "{bob}"
+    );
+    assert!(bob.contains("<span class=\"del\">-ok 1 a</span>"), "{bob}");
+    assert!(
+        bob.contains("<span class=\"add\">+not ok 1 a</span>"),
+        "{bob}"
+    );
+    let ann = std::fs::read_to_string(d.path().join("report/students/ann.html")).unwrap();
+    assert!(
+        !ann.contains("Console differences"),
+        "same console as the reference: {ann}"
+    );
     let cy = std::fs::read_to_string(d.path().join("report/students/cy.html")).unwrap();
     assert!(
         cy.contains("First build errors") && cy.contains("&lt;here&gt;"),
