@@ -252,7 +252,7 @@ fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -
     if let Err(e) = grade::select_targets(catalog, &opts.assignment, &opts.targets) {
         return fail(e.to_string());
     }
-    let students = match grade::class::discover(&opts.dir) {
+    let students = match grade::class::discover(&opts.dir, Some(&opts.out)) {
         Ok(s) => s.len(),
         Err(e) => return fail(e.to_string()),
     };

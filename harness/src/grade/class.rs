@@ -31,9 +31,11 @@ fn student_name(file_name: &str, is_dir: bool) -> String {
         .to_string()
 }
 
-/// Every student of `dir`, sorted by name. Hidden entries are skipped; two
-/// entries that would be the same student are an error (the TA must choose).
-pub fn discover(dir: &Path) -> Result<Vec<Student>, GradeError> {
+/// Every student of `dir`, sorted by name. Hidden entries, and `out` when it
+/// lies inside `dir`, are skipped; two entries that would be the same student
+/// are an error (the TA must choose).
+pub fn discover(dir: &Path, out: Option<&Path>) -> Result<Vec<Student>, GradeError> {
+    let out = out.and_then(|o| o.canonicalize().ok());
     let io = |source| GradeError::Io {
         path: dir.to_path_buf(),
         source,
@@ -47,6 +49,9 @@ pub fn discover(dir: &Path) -> Result<Vec<Student>, GradeError> {
         }
         // The class directory is the TA's: links in it are followed.
         let path = entry.path();
+        if out.is_some() && path.canonicalize().ok() == out {
+            continue;
+        }
         let is_dir = path.is_dir();
         let name = student_name(&file_name, is_dir);
         let dir_name = crate::paths::component(&name);
@@ -127,7 +132,8 @@ mod tests {
         std::fs::write(d.path().join("dave.diff"), "x").unwrap();
         std::fs::write(d.path().join(".DS_Store"), "x").unwrap();
         std::fs::write(d.path().join("Émile Zola.patch"), "x").unwrap();
-        let s = discover(d.path()).unwrap();
+        std::fs::create_dir(d.path().join("grades")).unwrap();
+        let s = discover(d.path(), Some(&d.path().join("grades"))).unwrap();
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol", "dave", "Émile Zola"]);
         assert_eq!(s[4].dir, "_mile_Zola");
@@ -139,10 +145,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("alice.patch"), "x").unwrap();
         std::fs::create_dir(d.path().join("alice")).unwrap();
-        let e = discover(d.path()).unwrap_err().to_string();
+        let e = discover(d.path(), None).unwrap_err().to_string();
         assert!(e.contains("both student `alice`"), "{e}");
         let empty = tempfile::tempdir().unwrap();
-        assert!(discover(empty.path()).is_err());
+        assert!(discover(empty.path(), None).is_err());
     }
 
     #[test]

@@ -184,12 +184,12 @@ pub fn grade(
 ) -> Result<Summary, GradeError> {
     let targets = select_targets(catalog, &opts.assignment, &opts.targets)?;
     let rubric = targets[0].assignment.rubric()?;
-    let class = class::discover(&opts.dir)?;
+    std::fs::create_dir_all(&opts.out).map_err(io(&opts.out))?;
+    let class = class::discover(&opts.dir, Some(&opts.out))?;
     let graded: Vec<Student> = match opts.shard {
         Some(s) => s.select(&class),
         None => class.clone(),
     };
-    std::fs::create_dir_all(&opts.out).map_err(io(&opts.out))?;
     let _lock = FileLock::try_acquire(&opts.out)
         .map_err(io(&opts.out))?
         .ok_or_else(|| GradeError::Busy(opts.out.clone()))?;
