@@ -176,6 +176,18 @@ fn is_make_noise(line: &str) -> bool {
         && rest[word.len()..].starts_with(' ')
 }
 
+/// `path:line: message`, as parsers and compilers report a place.
+fn is_located(line: &str) -> bool {
+    let mut parts = line.splitn(3, ':');
+    let (Some(path), Some(num), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !path.is_empty()
+        && !path.contains(' ')
+        && !num.is_empty()
+        && num.chars().all(|c| c.is_ascii_digit())
+}
+
 fn is_error(line: &str) -> bool {
     line.contains("error:") || line.contains("undefined reference") || line.contains("Error:")
 }
@@ -187,8 +199,18 @@ fn is_error(line: &str) -> bool {
 pub fn first_errors(log: &str) -> String {
     let compiler: Vec<&str> = log.lines().filter(|l| !is_make_noise(l)).collect();
     let Some(first) = compiler.iter().position(|l| is_error(l)) else {
-        // No compiler error: make's own complaint (a missing file, a bad
+        // No compiler error: diagnostics of the `file:line:` kind (Kconfig's
+        // parser), then make's own complaint (a missing file, a bad
         // Makefile), else the end of the log.
+        let located: Vec<&str> = compiler
+            .iter()
+            .copied()
+            .filter(|l| is_located(l) && !l.contains(":warning:"))
+            .take(12)
+            .collect();
+        if !located.is_empty() {
+            return located.join("\n");
+        }
         let lines: Vec<&str> = log.lines().collect();
         let complaints: Vec<&str> = lines
             .iter()
@@ -269,6 +291,18 @@ mod tests {
         assert!(
             !e.contains("make") && !e.contains("  CC ") && !e.contains("  AR "),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn kconfig_errors_are_shown_without_its_warnings() {
+        let log = "init/Kconfig:1964: unknown statement \"def_bol\"\n\
+                   init/Kconfig:1968:warning: ignoring unsupported character ','\n\
+                   init/Kconfig:1968: unknown statement \"anonymous\"\n\
+                   make[4]: *** [/w/src/scripts/kconfig/Makefile:77: allnoconfig] Error 1\n";
+        assert_eq!(
+            first_errors(log),
+            "init/Kconfig:1964: unknown statement \"def_bol\"\ninit/Kconfig:1968: unknown statement \"anonymous\""
         );
     }
 

@@ -271,6 +271,16 @@ fn build_and_boot(
                 format!("kernel config dropped {}", lost.join(", ")),
             ));
         }
+        // `make tinyconfig` / `olddefconfig` refusing the patched tree (a
+        // student's Kconfig with a syntax error) is the submission's doing.
+        Err(BuildError::Tool(crate::process::ToolError::Failed { output, .. })) => {
+            result.details = kbuild::first_errors(&output);
+            let first = result.details.lines().next().unwrap_or("").trim();
+            return Ok((
+                Verdict::BuildFailed,
+                format!("the kernel configuration failed: {first}"),
+            ));
+        }
         Err(e) => return Err(InfraError::Other(e.to_string())),
     };
 

@@ -69,7 +69,7 @@ fn patch_tarball(dest: &Path, files: &Path) {
     tar.into_inner().unwrap().finish().unwrap();
 }
 
-/// Eight students, one of each kind and in every submission format.
+/// Nine students, one of each kind and in every submission format.
 fn demo_class(dir: &Path, scratch: &Path) {
     // The reference, as a folder of format-patch files.
     series(&dir.join("alice"), None);
@@ -99,6 +99,11 @@ fn demo_class(dir: &Path, scratch: &Path) {
     // An empty folder; a patch that climbs out of the tree.
     std::fs::create_dir_all(dir.join("gina")).unwrap();
     std::fs::copy(fixture("escapes-tree.patch"), dir.join("hank.diff")).unwrap();
+    // A Kconfig typo: the kernel cannot be configured, a build failure too.
+    series(
+        &dir.join("ivan"),
+        Some(("0004-kconfig.patch", &fixture("kconfig-syntax-error.patch"))),
+    );
 }
 
 /// Each student's grade under configs/assignments/tracker.toml's rubric
@@ -112,7 +117,8 @@ dave,0,0\r\n\
 erin,0,0\r\n\
 frank,0,0\r\n\
 gina,0,0\r\n\
-hank,0,0\r\n";
+hank,0,0\r\n\
+ivan,0,0\r\n";
 
 fn kgrade(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kgrade"));
@@ -153,8 +159,8 @@ fn comparable(mut r: RunResult) -> RunResult {
     r
 }
 
-const STUDENTS: [&str; 8] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank",
+const STUDENTS: [&str; 9] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan",
 ];
 
 /// The same grades and reports as `want`: gradebook.csv, summary.md and the
@@ -214,6 +220,12 @@ fn check_demo_grades(out: &Path) {
     assert!(result(out, "gina").reason.contains("holds no patch"));
     assert_eq!(verdict("hank"), Verdict::Rejected);
     assert!(!Path::new("/etc/kgrade-escape").exists());
+    assert_eq!(verdict("ivan"), Verdict::BuildFailed);
+    let ivan = result(out, "ivan").reason;
+    assert!(
+        ivan.contains("configuration failed") && ivan.contains("init/Kconfig"),
+        "{ivan}"
+    );
 
     // Every student's run has its logs where they were promised.
     for s in ["alice", "bob", "erin", "frank"] {
@@ -230,6 +242,7 @@ fn check_demo_grades(out: &Path) {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("Reference solution: pass"), "{summary}");
     assert!(summary.contains("| patch-failed | 2 |"), "{summary}");
+    assert!(summary.contains("| build-failed | 2 |"), "{summary}");
     assert!(summary.contains("| files.close | 1 (bob) |"), "{summary}");
 
     let index = std::fs::read_to_string(out.join("report/index.html")).unwrap();
