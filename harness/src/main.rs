@@ -140,7 +140,11 @@ fn main() -> ExitCode {
         Command::Merge { inputs, out } => match grade::merge::merge(&catalog, &inputs, &out) {
             Ok(class) => {
                 print_class_summary(&class, &out);
-                ExitCode::SUCCESS
+                if class.errors().is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
             Err(e) => {
                 eprintln!("kgrade merge: {e}");

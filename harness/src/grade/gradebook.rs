@@ -78,7 +78,7 @@ pub fn summary(class: &ClassResults) -> String {
     let errors = class.errors();
     if !errors.is_empty() {
         s.push_str(&format!(
-            "\n**{} run{} could not be graded** (a problem of this machine, not of the submission; `kgrade grade --resume` retries them):\n\n",
+            "\n**{} run{} not graded** (a problem of this machine or an interrupted run, not of the submission; `kgrade grade --resume` retries them):\n\n",
             errors.len(),
             if errors.len() == 1 { "" } else { "s" }
         ));

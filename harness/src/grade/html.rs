@@ -62,7 +62,7 @@ pub fn index(class: &ClassResults) -> String {
     );
     let errors = class.errors();
     if !errors.is_empty() {
-        b.push_str("<p class=\"bad\">Runs kgrade could not grade (retried by <code>kgrade grade --resume</code>):</p>\n<ul>\n");
+        b.push_str("<p class=\"bad\">Runs not graded (kgrade failed on them, or they never finished; <code>kgrade grade --resume</code> retries them):</p>\n<ul>\n");
         for e in errors {
             b.push_str(&format!("<li>{}</li>\n", escape(&e)));
         }

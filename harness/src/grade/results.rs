@@ -146,18 +146,24 @@ impl ClassResults {
         self.references.iter().find(|r| r.target == target)
     }
 
-    /// Runs kgrade could not finish, as `student target: why`.
+    /// Runs without a result, as `student target: why`: kgrade failed on
+    /// them, or they never finished (an interrupted shard).
     pub fn errors(&self) -> Vec<String> {
+        let why = |state: &RunState| match state {
+            RunState::Error(e) => Some(e.clone()),
+            RunState::Missing => Some("not graded: the run never finished".to_string()),
+            RunState::Done(_) => None,
+        };
         let mut out = Vec::new();
         for s in &self.students {
             for r in &s.runs {
-                if let RunState::Error(e) = &r.state {
+                if let Some(e) = why(&r.state) {
                     out.push(format!("{} {}: {e}", s.name, r.target));
                 }
             }
         }
         for r in &self.references {
-            if let RunState::Error(e) = &r.state {
+            if let Some(e) = why(&r.state) {
                 out.push(format!("reference {}: {e}", r.target));
             }
         }
