@@ -253,9 +253,10 @@ fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -
     if shards == 0 {
         return fail("the number of shards must be at least 1".into());
     }
-    if let Err(e) = grade::select_targets(catalog, &opts.assignment, &opts.targets) {
-        return fail(e.to_string());
-    }
+    let target_count = match grade::select_targets(catalog, &opts.assignment, &opts.targets) {
+        Ok(t) => t.len(),
+        Err(e) => return fail(e.to_string()),
+    };
     let students = match grade::class::discover(&opts.dir, Some(&opts.out)) {
         Ok(s) => s.len(),
         Err(e) => return fail(e.to_string()),
@@ -268,6 +269,7 @@ fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -
         out: absolute(&opts.out),
         assignment: opts.assignment.clone(),
         targets: opts.targets.clone(),
+        target_count,
         jobs: opts.jobs,
         shards,
         students,

@@ -16,7 +16,10 @@ pub struct SlurmSpec {
     pub dir: PathBuf,
     pub out: PathBuf,
     pub assignment: String,
+    /// As given with --targets (empty: every target of the assignment).
     pub targets: Vec<String>,
+    /// How many targets that is.
+    pub target_count: usize,
     pub jobs: usize,
     pub shards: usize,
     pub students: usize,
@@ -34,14 +37,13 @@ fn qp(p: &Path) -> String {
 /// Per shard: a cold kernel build, then a few minutes per run.
 fn time_limit(spec: &SlurmSpec) -> String {
     let per_shard = spec.students.div_ceil(spec.shards.max(1));
-    let minutes = 30 + per_shard * spec.targets.len().max(1) * 4;
+    let minutes = 30 + per_shard * spec.target_count.max(1) * 4;
     format!("{:02}:{:02}:00", minutes / 60, minutes % 60)
 }
 
 pub fn scripts(spec: &SlurmSpec) -> Vec<(&'static str, String)> {
     let n = spec.shards;
     let out = &spec.out;
-    let logs = out.join("slurm").join("logs");
     let targets = if spec.targets.is_empty() {
         String::new()
     } else {
@@ -56,7 +58,7 @@ pub fn scripts(spec: &SlurmSpec) -> Vec<(&'static str, String)> {
 #SBATCH --cpus-per-task={cpus}
 #SBATCH --mem=4G
 #SBATCH --time={time}
-#SBATCH --output={logs}/grade-%A_%a.log
+#SBATCH --output=logs/grade-%A_%a.log
 set -euo pipefail
 # No shared writable state: this task writes only its shard directory and a
 # node-local cache. KGRADE_SEED_CACHE may name a read-only kgrade cache
@@ -80,7 +82,6 @@ exec {kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
         aq = q(&spec.assignment),
         cpus = spec.jobs.max(2),
         time = time_limit(spec),
-        logs = qp(&logs),
         root = qp(&spec.root),
         kgrade = qp(&spec.kgrade),
         dir = qp(&spec.dir),
@@ -97,13 +98,12 @@ exec {kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=2G
 #SBATCH --time=00:30:00
-#SBATCH --output={logs}/merge-%j.log
+#SBATCH --output=logs/merge-%j.log
 set -euo pipefail
 export KGRADE_ROOT={root}
 exec {kgrade} merge {inputs} --out {out}
 "#,
         a = spec.assignment,
-        logs = qp(&logs),
         root = qp(&spec.root),
         kgrade = qp(&spec.kgrade),
         inputs = inputs.join(" "),
@@ -112,14 +112,14 @@ exec {kgrade} merge {inputs} --out {out}
     let submit = format!(
         r#"#!/bin/sh
 # Queues the grading array, then the merge once every task has ended (a
-# failed shard makes the merge say which students are missing).
+# failed shard makes the merge say which students are missing). Logs go to
+# logs/ beside this script.
 set -eu
 cd "$(dirname "$0")"
-mkdir -p {logs}
+mkdir -p logs
 array=$(sbatch --parsable grade.sbatch)
 sbatch --dependency=afterany:"${{array%%;*}}" merge.sbatch
-"#,
-        logs = qp(&logs),
+"#
     );
     vec![
         ("grade.sbatch", grade),
@@ -157,6 +157,7 @@ mod tests {
             out: "/scratch/out".into(),
             assignment: "tracker".into(),
             targets: vec!["tracker/6.1/x86_64".into(), "tracker/6.1/arm64".into()],
+            target_count: 2,
             jobs: 2,
             shards: 4,
             students: 200,
@@ -181,6 +182,11 @@ mod tests {
             "quoted: {grade}"
         );
         assert!(grade.contains("--targets 'tracker/6.1/x86_64,tracker/6.1/arm64'"));
+        // sbatch reads #SBATCH lines without a shell: no quoting there.
+        assert!(
+            grade.contains("#SBATCH --output=logs/grade-%A_%a.log\n"),
+            "{grade}"
+        );
         // 50 students x 2 targets x 4 min + 30 min.
         assert!(grade.contains("--time=07:10:00"), "{grade}");
         let merge = &s[1].1;
