@@ -109,8 +109,7 @@ exec {kgrade} merge {inputs} --out {out}
         inputs = inputs.join(" "),
         out = qp(out),
     );
-    let submit = format!(
-        r#"#!/bin/sh
+    let submit = r#"#!/bin/sh
 # Queues the grading array, then the merge once every task has ended (a
 # failed shard makes the merge say which students are missing). Logs go to
 # logs/ beside this script.
@@ -118,9 +117,9 @@ set -eu
 cd "$(dirname "$0")"
 mkdir -p logs
 array=$(sbatch --parsable grade.sbatch)
-sbatch --dependency=afterany:"${{array%%;*}}" merge.sbatch
+sbatch --dependency=afterany:"${array%%;*}" merge.sbatch
 "#
-    );
+    .to_string();
     vec![
         ("grade.sbatch", grade),
         ("merge.sbatch", merge),
