@@ -18,6 +18,11 @@ pub enum BuildError {
     Failed { first_errors: String, log: PathBuf },
     #[error("cannot read config fragment: {0}")]
     Fragment(std::io::Error),
+    #[error("config fragments {names}: {error}")]
+    FragmentSyntax {
+        names: String,
+        error: kconfig::FragmentError,
+    },
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error("I/O on {path}: {source}")]
@@ -78,7 +83,22 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
         .map(|f| catalog.fragment_path(f))
         .collect();
     let texts = kconfig::read_fragments(&paths).map_err(BuildError::Fragment)?;
-    let wants = kconfig::parse_fragments(&texts);
+    let wanted = kconfig::parse_fragments(&texts).map_err(|error| BuildError::FragmentSyntax {
+        names: target.fragments().join(", "),
+        error,
+    })?;
+    // Kconfig files are read only when some option is conditional.
+    let declared = if wanted.values().any(|w| w.if_present) {
+        kconfig::declared_symbols(&ws.src, kconfig::srcarch(&target.arch.make_arch)).map_err(
+            |source| BuildError::Io {
+                path: ws.src.clone(),
+                source,
+            },
+        )?
+    } else {
+        Default::default()
+    };
+    let wants = kconfig::applicable(&wanted, |s| declared.contains(s));
     let wanted_text = kconfig::fragment_text(&wants);
     let stamp = ws.build.join(".kgrade-fragments");
     let config = ws.build.join(".config");
