@@ -92,6 +92,13 @@ pub fn resolve(
     if !pinned {
         tried.push(format!("{} has no pinned sha256 yet", canonical.version));
     }
+    if pinned && !cached.is_file() && recently_failed {
+        tried.push(format!(
+            "{} could not be downloaded within the last hour (see {})",
+            canonical.url,
+            failed_mark.display()
+        ));
+    }
     if pinned
         && !cached.is_file()
         && std::env::var_os("KGRADE_OFFLINE").is_none()
@@ -356,6 +363,10 @@ mod tests {
         assert!(matches!(err, SourceError::Unavailable { .. }), "{err}");
         let text = err.to_string();
         assert!(text.contains("series 4.15"), "{text}");
+        assert!(
+            text.contains("could not be downloaded within the last hour"),
+            "{text}"
+        );
         assert!(
             text.contains("no offline stand-in: pass --kernel-src with a Linux 4.15 tree"),
             "{text}"
