@@ -87,7 +87,22 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
         names: target.fragments().join(", "),
         error,
     })?;
-    // Kconfig files are read only when some option is conditional.
+    // The stamp names every option and whether it is conditional, so the
+    // tree's Kconfig files are read only when the build dir must be
+    // configured again (and only when some option is conditional).
+    let mut stamp_text = kconfig::fragment_text(&kconfig::applicable(&wanted, |_| true));
+    for (name, w) in &wanted {
+        if w.if_present {
+            stamp_text.push_str(&format!("{} {name}\n", kconfig::IF_PRESENT));
+        }
+    }
+    let stamp = ws.build.join(".kgrade-fragments");
+    let config = ws.build.join(".config");
+    if config.is_file()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())
+    {
+        return Ok(());
+    }
     let declared = if wanted.values().any(|w| w.if_present) {
         kconfig::declared_symbols(&ws.src, kconfig::srcarch(&target.arch.make_arch)).map_err(
             |source| BuildError::Io {
@@ -100,13 +115,6 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
     };
     let wants = kconfig::applicable(&wanted, |s| declared.contains(s));
     let wanted_text = kconfig::fragment_text(&wants);
-    let stamp = ws.build.join(".kgrade-fragments");
-    let config = ws.build.join(".config");
-    if config.is_file()
-        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted_text.as_str())
-    {
-        return Ok(());
-    }
     std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io {
         path: ws.build.clone(),
         source,
@@ -134,7 +142,7 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
     if !lost.is_empty() {
         return Err(BuildError::ConfigDropped(lost));
     }
-    std::fs::write(&stamp, wanted_text).map_err(|source| BuildError::Io {
+    std::fs::write(&stamp, stamp_text).map_err(|source| BuildError::Io {
         path: stamp,
         source,
     })?;

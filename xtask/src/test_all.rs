@@ -94,6 +94,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
     }
     let mut problems = Vec::new();
     let mut lines = Vec::new();
+    let mut skipped = 0;
     for target in targets {
         let started = Instant::now();
         let dir = out.join(paths::component(&target.name));
@@ -114,6 +115,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
                 );
                 println!("test-all: SKIPPED {}: {why}", target.name);
                 lines.push(format!("{:<24} SKIPPED: {why}", target.name));
+                skipped += 1;
                 continue;
             }
             Err(e) => return Err(e).with_context(|| format!("{}: kernel source", target.name)),
@@ -200,7 +202,11 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         println!("  {l}");
     }
     if problems.is_empty() {
-        println!("test-all: all references pass, all mutants caught");
+        let note = match skipped {
+            0 => String::new(),
+            n => format!(" ({n} target(s) skipped for want of a kernel source, see above)"),
+        };
+        println!("test-all: all references pass, all mutants caught{note}");
         Ok(())
     } else {
         bail!("test-all found problems:\n  {}", problems.join("\n  "))
