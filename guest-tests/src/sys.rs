@@ -462,6 +462,46 @@ pub fn mmap(len: usize, prot: c_int, flags: c_int, fd: c_int) -> Result<usize, i
     }
 }
 
+/// brk(2) itself, bypassing libc: the break the kernel ends up with (the
+/// old one when it refuses). For children that gave up on libc's heap.
+pub fn brk(addr: usize) -> usize {
+    // SAFETY: moving the break; callers use nothing above the new one.
+    (unsafe { libc::syscall(libc::SYS_brk, addr as c_long) }) as usize
+}
+
+/// A private anonymous read-write mapping at exactly `addr`, never over an
+/// existing one (MAP_FIXED_NOREPLACE, Linux 4.17+; an older kernel takes the
+/// flag as a hint, and a mapping elsewhere is undone and refused).
+pub fn mmap_at(addr: usize, len: usize) -> Result<usize, i32> {
+    // SAFETY: NOREPLACE: the kernel fails rather than replace a mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    if p as usize != addr {
+        munmap(p as usize, len);
+        return Err(libc::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Writes one byte at `addr`, so that its page is present.
+///
+/// Callers pass addresses inside writable mappings they made themselves.
+pub fn poke(addr: usize) {
+    // SAFETY: see above; volatile so the write is not optimised away.
+    unsafe { std::ptr::write_volatile(addr as *mut u8, 0x5a) }
+}
+
 pub fn munmap(addr: usize, len: usize) -> i64 {
     // SAFETY: callers unmap only mappings they made and no longer use.
     ret(unsafe { libc::munmap(addr as *mut c_void, len) })

@@ -42,6 +42,8 @@ const REG_CAP: &[&str] = &["register", "resource_cap"];
 const REG_CAP_RESET: &[&str] = &["register", "resource_cap", "resource_reset"];
 const RESET: &[&str] = &["register", "resource_reset"];
 const T: &str = "tracker";
+const MEMUSE: &[&str] = &["memuse"];
+const M: &str = "memuse";
 
 /// The whole catalogue, in the order the guest runs it.
 pub const CATALOGUE: &[Case] = &[
@@ -100,6 +102,20 @@ pub const CATALOGUE: &[Case] = &[
         REG_FETCH_DEREG,
     ),
     case(T, "threads", "per_task_accounting", REG_FETCH),
+    // memuse
+    case(M, "heap", "touched_pages_counted", MEMUSE),
+    case(M, "heap", "untouched_growth_at_most_one_page", MEMUSE),
+    case(M, "heap", "shrink_releases_pages", MEMUSE),
+    case(M, "heap", "mmap_is_not_heap", MEMUSE),
+    case(M, "heap", "no_heap_is_zero", MEMUSE),
+    case(M, "stack", "recursion_grows", MEMUSE),
+    case(M, "stack", "heap_growth_is_not_stack", MEMUSE),
+    case(M, "kernel", "heap_and_stack_growth_not_counted", MEMUSE),
+    case(M, "kernel", "mapping_above_stack_counted", MEMUSE),
+    case(M, "other", "child_figure_is_its_own", MEMUSE),
+    case(M, "errors", "invalid_kind", MEMUSE),
+    case(M, "errors", "missing_pid", MEMUSE),
+    case(M, "errors", "negative_pid", MEMUSE),
 ];
 
 /// The cases of one assignment, in run order.
@@ -138,7 +154,7 @@ mod tests {
     fn suites_are_contiguous() {
         // The guest prints one KTAP subtest block per suite: a suite split in
         // two would print two blocks with the same name.
-        for a in ["tracker"] {
+        for a in ["tracker", "memuse"] {
             let order: Vec<&str> = cases_for(a).map(|c| c.suite).collect();
             for s in suites_for(a) {
                 let first = order.iter().position(|x| *x == s).unwrap();
@@ -151,5 +167,12 @@ mod tests {
     #[test]
     fn tracker_has_enough_cases() {
         assert!(cases_for("tracker").count() >= 25);
+    }
+
+    #[test]
+    fn memuse_covers_every_kind_and_the_errors() {
+        let suites = suites_for("memuse");
+        assert_eq!(suites, ["heap", "stack", "kernel", "other", "errors"]);
+        assert!(cases_for("memuse").all(|c| c.needs == ["memuse"]));
     }
 }
