@@ -272,25 +272,6 @@ pub fn free_slots_above(vmas: &[Vma], floor: usize, len: usize, page: usize) -> 
     slots
 }
 
-/// Field `n` (1-based, as proc(5) numbers them) of /proc/PID/stat. The
-/// command name (field 2) may hold spaces and parentheses: count from the
-/// last ')'.
-pub fn stat_field(text: &str, n: usize) -> Option<u64> {
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
-}
-
-/// proc(5): `(47) start_brk`.
-const STAT_START_BRK: usize = 47;
-
-fn own_start_brk() -> Result<usize, String> {
-    let text = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("reading /proc/self/stat: {e}"))?;
-    stat_field(&text, STAT_START_BRK)
-        .map(|v| v as usize)
-        .ok_or_else(|| format!("no start_brk (field 47) in /proc/self/stat: {text}"))
-}
-
 fn own_maps() -> Result<Vec<Vma>, String> {
     let text = std::fs::read_to_string("/proc/self/maps")
         .map_err(|e| format!("reading /proc/self/maps: {e}"))?;
@@ -412,40 +393,45 @@ fn heap_mmap_is_not_heap(ctx: &Ctx) -> Result<(), String> {
     m.expect_unchanged(&what("kernel"), before.kernel, after.kernel)
 }
 
-/// A process whose break is back at start_brk has no heap VMA: 0. The
-/// child gives its whole heap back with a raw brk (libc's malloc state is
-/// gone from then on, so it makes raw syscalls only), then grows a heap from
-/// nothing: a new VMA at start_brk, all of it heap.
+/// A process whose heap range [start_brk, brk) is empty has no heap: 0.
+///
+/// A static glibc program always has a heap VMA by the time a test runs (its
+/// TLS block and malloc live there), and giving it back would pull the TLS
+/// from under the process. So the child keeps its memory and moves the
+/// kernel's heap bounds instead (prctl PR_SET_MM) to an empty range a page
+/// above its break. Its old heap VMA now starts below start_brk: no kind.
+/// Growing the break from there makes a fresh heap VMA of its own.
 fn heap_no_heap_is_zero(ctx: &Ctx) -> Result<(), String> {
     let m = Memuse::new(ctx)?;
     let page = m.page;
-    let start_brk = own_start_brk()?;
-    let first = start_brk.div_ceil(page) * page;
     warm_stack();
-    let report = in_child(|_| {
+    let report = in_child(|probe| {
         let me = sys::getpid();
-        check(
-            "brk(start_brk): giving the whole heap back",
-            sys::brk(start_brk) as i64,
-            start_brk as i64,
-        )?;
-        let none = m.figure("memuse(self, heap) with brk == start_brk", me, HEAP)?;
-        check("memuse(self, heap) with brk == start_brk", none as i64, 0)?;
-        let top = first + 4 * page;
+        let start = (sys::brk(0).div_ceil(page) + 1) * page;
+        sys::set_heap_bounds(start, start).map_err(|e| {
+            errno_step(
+                "prctl(PR_SET_MM): start_brk = brk = a page above the break",
+                e,
+            )
+        })?;
+        probe.arm();
+        let none = m.figure("memuse(self, heap) with start_brk == brk", me, HEAP)?;
+        check("memuse(self, heap) with start_brk == brk", none as i64, 0)?;
+        let top = start + 4 * page;
         check("brk(start_brk + 4 pages)", sys::brk(top) as i64, top as i64)?;
-        touch(first, page, 4, 1);
+        touch(start, page, 4, 1);
         let fresh = m.figure(
-            "memuse(self, heap) after a fresh heap of 4 written pages",
+            "memuse(self, heap) of a fresh heap of 4 written pages",
             me,
             HEAP,
         )?;
         check(
-            "memuse(self, heap) after a fresh heap of 4 written pages",
+            "memuse(self, heap) of a fresh heap of 4 written pages",
             fresh as i64,
             (4 * page) as i64,
         )
     })?;
-    report.expect_survived("giving the heap back")
+    report.expect_survived("measuring an empty heap")
 }
 
 // ---------------------------------------------------------------- stack
@@ -812,20 +798,6 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]
         // Nothing wraps around the top of the address space.
         let top = parse_maps("fffffffffffff000-ffffffffffffffff rw-p 0 00:00 0\n");
         assert!(free_slots_above(&top, 0, page, page).is_empty());
-    }
-
-    #[test]
-    fn stat_fields_count_past_the_command_name() {
-        // A command name with a space and a ')' in it.
-        let mut fields: Vec<String> = (3..=52).map(|n| (n * 10).to_string()).collect();
-        fields[0] = "S".into();
-        let text = format!("42 (a) b) {}\n", fields.join(" "));
-        assert_eq!(stat_field(&text, 47), Some(470));
-        assert_eq!(stat_field(&text, 28), Some(280));
-        assert_eq!(stat_field(&text, 3), None); // the state letter
-        assert_eq!(stat_field(&text, 2), None);
-        assert_eq!(stat_field(&text, 60), None);
-        assert_eq!(stat_field("no parenthesis", 47), None);
     }
 
     #[test]

@@ -469,6 +469,32 @@ pub fn brk(addr: usize) -> usize {
     (unsafe { libc::syscall(libc::SYS_brk, addr as c_long) }) as usize
 }
 
+/// Sets the kernel's record of the calling process's heap, `mm->start_brk`
+/// and `mm->brk`, without mapping or unmapping anything: prctl(PR_SET_MM),
+/// which needs CAP_SYS_RESOURCE (/init has it). `brk` is set first, so
+/// both may move up past the old break.
+pub fn set_heap_bounds(start_brk: usize, brk: usize) -> Result<(), i32> {
+    for (what, addr) in [
+        (libc::PR_SET_MM_BRK, brk),
+        (libc::PR_SET_MM_START_BRK, start_brk),
+    ] {
+        // SAFETY: plain syscall on integers.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_MM,
+                what as c_ulong,
+                addr as c_ulong,
+                0 as c_ulong,
+                0 as c_ulong,
+            )
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
 /// A private anonymous read-write mapping at exactly `addr`, never over an
 /// existing one (MAP_FIXED_NOREPLACE, Linux 4.17+; an older kernel takes the
 /// flag as a hint, and a mapping elsewhere is undone and refused).
