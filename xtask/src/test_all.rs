@@ -218,9 +218,13 @@ pub fn ci() -> Result<()> {
     // Every target's reference, and the mutants on one target per arch: the
     // 6.13-series mutants are the same tracker.c changes, and running them
     // too would add a quarter of an hour to CI. `cargo xtask test-all` runs all.
+    // memuse's mutants run once per mutants directory CI builds (6.1, and
+    // 6.12 for the offline 6.13 series), one arch each: they are cheap.
     let mutants = Mutants::On(vec![
         "tracker/6.1/x86_64".into(),
         "tracker/6.1/arm64".into(),
+        "memuse/6.1/x86_64".into(),
+        "memuse/6.13/arm64".into(),
     ]);
     run(&[], &mutants, &root.join("target/kgrade-test-all"))
 }
