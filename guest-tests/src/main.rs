@@ -7,6 +7,7 @@
 //! /tmp and reboots the machine.
 
 mod ktap;
+mod memuse;
 mod pfstat;
 mod runner;
 mod sys;
@@ -16,7 +17,11 @@ use kgrade_protocol::{cases_for, Case, Plan, BEGIN_MARKER, END_MARKER, PLAN_PATH
 use runner::{Assignment, Ctx, Outcome};
 
 /// The assignments this guest has tests for.
-const ASSIGNMENTS: &[&Assignment] = &[&tracker::ASSIGNMENT, &pfstat::ASSIGNMENT];
+const ASSIGNMENTS: &[&Assignment] = &[
+    &tracker::ASSIGNMENT,
+    &pfstat::ASSIGNMENT,
+    &memuse::ASSIGNMENT,
+];
 
 fn main() {
     if sys::getpid() != 1 {
@@ -153,6 +158,7 @@ mod tests {
         }
         assert!(ASSIGNMENTS.iter().any(|a| a.name == "tracker"));
         assert!(ASSIGNMENTS.iter().any(|a| a.name == "pfstat"));
+        assert!(ASSIGNMENTS.iter().any(|a| a.name == "memuse"));
     }
 
     #[test]

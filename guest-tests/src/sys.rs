@@ -528,6 +528,72 @@ pub fn kmsg_open_at_end() -> Result<c_int, i32> {
     Ok(fd)
 }
 
+/// brk(2) itself, bypassing libc: the break the kernel ends up with (the
+/// old one when it refuses). For children that gave up on libc's heap.
+pub fn brk(addr: usize) -> usize {
+    // SAFETY: moving the break; callers use nothing above the new one.
+    (unsafe { libc::syscall(libc::SYS_brk, addr as c_long) }) as usize
+}
+
+/// Sets the kernel's record of the calling process's heap, `mm->start_brk`
+/// and `mm->brk`, without mapping or unmapping anything: prctl(PR_SET_MM),
+/// which needs CAP_SYS_RESOURCE (/init has it). `brk` is set first, so
+/// both may move up past the old break.
+pub fn set_heap_bounds(start_brk: usize, brk: usize) -> Result<(), i32> {
+    for (what, addr) in [
+        (libc::PR_SET_MM_BRK, brk),
+        (libc::PR_SET_MM_START_BRK, start_brk),
+    ] {
+        // SAFETY: plain syscall on integers.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_MM,
+                what as c_ulong,
+                addr as c_ulong,
+                0 as c_ulong,
+                0 as c_ulong,
+            )
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
+/// A private anonymous read-write mapping at exactly `addr`, never over an
+/// existing one (MAP_FIXED_NOREPLACE, Linux 4.17+; an older kernel takes the
+/// flag as a hint, and a mapping elsewhere is undone and refused).
+pub fn mmap_at(addr: usize, len: usize) -> Result<usize, i32> {
+    // SAFETY: NOREPLACE: the kernel fails rather than replace a mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    if p as usize != addr {
+        munmap(p as usize, len);
+        return Err(libc::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Writes one byte at `addr`, so that its page is present.
+///
+/// Callers pass addresses inside writable mappings they made themselves.
+pub fn poke(addr: usize) {
+    // SAFETY: see above; volatile so the write is not optimised away.
+    unsafe { std::ptr::write_volatile(addr as *mut u8, 0x5a) }
+}
+
 pub fn munmap(addr: usize, len: usize) -> i64 {
     // SAFETY: callers unmap only mappings they made and no longer use.
     ret(unsafe { libc::munmap(addr as *mut c_void, len) })

@@ -61,8 +61,10 @@ fn strip_timestamp(line: &str) -> &str {
 
 pub fn analyse(console: &str) -> Console {
     let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let begin = lines.iter().position(|l| l.trim() == BEGIN_MARKER);
-    let end = lines.iter().rposition(|l| l.trim() == END_MARKER);
+    // printk output can land between a marker and its newline (the kernel
+    // writes to the console past the tty): a marker counts anywhere in a line.
+    let begin = lines.iter().position(|l| l.contains(BEGIN_MARKER));
+    let end = lines.iter().rposition(|l| l.contains(END_MARKER));
     let ktap = begin.map(|b| {
         let stop = end.filter(|e| *e > b).unwrap_or(lines.len());
         lines[b + 1..stop].join("\n")
@@ -107,6 +109,19 @@ mod tests {
     fn clean_run_has_stream_and_no_failure() {
         let c = analyse(&wrap("KTAP version 1\n1..0"));
         assert_eq!(c.ktap.as_deref(), Some("KTAP version 1\n1..0"));
+        assert!(c.finished);
+        assert!(c.failure.is_none());
+    }
+
+    #[test]
+    fn a_kernel_message_glued_to_a_marker_does_not_hide_it() {
+        let text = format!(
+            "[    0.5] Run /init as init process\n{BEGIN_MARKER}[    1.35] clocksource: \
+             Marking clocksource 'tsc-early' as unstable\n\nKTAP version 1\n1..0\n\
+             {END_MARKER}[    1.7] reboot: Restarting system\n"
+        );
+        let c = analyse(&text);
+        assert_eq!(c.ktap.as_deref(), Some("\nKTAP version 1\n1..0"));
         assert!(c.finished);
         assert!(c.failure.is_none());
     }

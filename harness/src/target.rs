@@ -271,6 +271,25 @@ mod tests {
     }
 
     #[test]
+    fn memuse_targets_reuse_the_tracker_series_and_arches() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        for (series, arch) in [
+            ("6.1", "x86_64"),
+            ("6.1", "arm64"),
+            ("6.13", "x86_64"),
+            ("6.13", "arm64"),
+        ] {
+            let m = catalog.target(&format!("memuse/{series}/{arch}")).unwrap();
+            let t = catalog.target(&format!("tracker/{series}/{arch}")).unwrap();
+            assert_eq!(m.series.canonical.version, t.series.canonical.version);
+            assert_eq!(m.arch.make_target, t.arch.make_target);
+            assert_eq!(m.assignment.syscalls, ["memuse"]);
+            assert_eq!(m.assignment.params["error_value"], -1);
+            assert_eq!(m.fragments().last().unwrap(), "memuse.config");
+        }
+    }
+
+    #[test]
     fn unknown_target_lists_the_known_ones() {
         let catalog = Catalog::load(&project_root()).unwrap();
         let err = catalog

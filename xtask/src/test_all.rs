@@ -279,6 +279,10 @@ pub fn ci() -> Result<()> {
         "tracker/6.1/x86_64".into(),
         "tracker/6.1/arm64".into(),
         "pfstat/6.1/i386".into(),
+        // memuse's mutants run once per mutants directory CI builds (6.1,
+        // and 6.12 for the offline 6.13 series), one arch each: they are cheap.
+        "memuse/6.1/x86_64".into(),
+        "memuse/6.13/arm64".into(),
     ]);
     run(
         &[],

@@ -48,6 +48,8 @@ const SET_GET: &[&str] = &["pf_set_param", "pf_get_info"];
 const SET_CLEAN: &[&str] = &["pf_set_param", "pf_cleanup"];
 const PF_ALL: &[&str] = &["pf_set_param", "pf_get_info", "pf_cleanup"];
 const P: &str = "pfstat";
+const MEMUSE: &[&str] = &["memuse"];
+const M: &str = "memuse";
 
 /// The whole catalogue, in the order the guest runs it.
 pub const CATALOGUE: &[Case] = &[
@@ -135,6 +137,20 @@ pub const CATALOGUE: &[Case] = &[
     // the VMA list
     case(P, "vmas", "match_proc_maps", SET_GET),
     case(P, "vmas", "more_than_128", SET_GET),
+    // memuse
+    case(M, "heap", "touched_pages_counted", MEMUSE),
+    case(M, "heap", "untouched_growth_at_most_one_page", MEMUSE),
+    case(M, "heap", "shrink_releases_pages", MEMUSE),
+    case(M, "heap", "mmap_is_not_heap", MEMUSE),
+    case(M, "heap", "no_heap_is_zero", MEMUSE),
+    case(M, "stack", "recursion_grows", MEMUSE),
+    case(M, "stack", "heap_growth_is_not_stack", MEMUSE),
+    case(M, "kernel", "heap_and_stack_growth_not_counted", MEMUSE),
+    case(M, "kernel", "mapping_above_stack_counted", MEMUSE),
+    case(M, "other", "child_figure_is_its_own", MEMUSE),
+    case(M, "errors", "invalid_kind", MEMUSE),
+    case(M, "errors", "missing_pid", MEMUSE),
+    case(M, "errors", "negative_pid", MEMUSE),
 ];
 
 /// The cases of one assignment, in run order.
@@ -173,7 +189,7 @@ mod tests {
     fn suites_are_contiguous() {
         // The guest prints one KTAP subtest block per suite: a suite split in
         // two would print two blocks with the same name.
-        for a in ["tracker", "pfstat"] {
+        for a in ["tracker", "pfstat", "memuse"] {
             let order: Vec<&str> = cases_for(a).map(|c| c.suite).collect();
             for s in suites_for(a) {
                 let first = order.iter().position(|x| *x == s).unwrap();
@@ -199,5 +215,12 @@ mod tests {
                 c.full_name()
             );
         }
+    }
+
+    #[test]
+    fn memuse_covers_every_kind_and_the_errors() {
+        let suites = suites_for("memuse");
+        assert_eq!(suites, ["heap", "stack", "kernel", "other", "errors"]);
+        assert!(cases_for("memuse").all(|c| c.needs == ["memuse"]));
     }
 }
