@@ -1320,6 +1320,39 @@ mod tests {
         assert!(check_plan(&plan(r#"{"scope":"tgid"}"#)).is_ok());
     }
 
+    /// The host validates configs against kgrade_protocol::PARAMS: the guest
+    /// must accept exactly what that list declares.
+    #[test]
+    fn declared_parameters_match_what_the_guest_accepts() {
+        use kgrade_protocol::ParamKind;
+        let decoded: BTreeSet<&str> = [
+            "heap_unit",
+            "heap_shrinks",
+            "close_decrements",
+            "kill_on_cap",
+            "scope",
+        ]
+        .into();
+        let declared: BTreeSet<&str> = kgrade_protocol::params_for("tracker")
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(declared, decoded);
+        for p in kgrade_protocol::params_for("tracker") {
+            let (good, bad): (Vec<String>, &str) = match p.kind {
+                ParamKind::Bool => (vec!["true".into(), "false".into()], "\"yes\""),
+                ParamKind::Int => (vec!["3".into()], "\"3\""),
+                ParamKind::Text => (vec!["\"text\"".into()], "7"),
+                ParamKind::Word(words) => (words.iter().map(|w| format!("\"{w}\"")).collect(), "7"),
+            };
+            for g in good {
+                let params = format!(r#"{{"{}":{g}}}"#, p.name);
+                assert!(Params::from_plan(&plan(&params)).is_ok(), "{params}");
+            }
+            let params = format!(r#"{{"{}":{bad}}}"#, p.name);
+            assert!(Params::from_plan(&plan(&params)).is_err(), "{params}");
+        }
+    }
+
     #[test]
     fn tracker_status_lines() {
         let text = "PID  HEAP  FILES  HEAP_QUOTA  FILE_QUOTA\n17 0 0 U U\n123 4096 1 -1 -1\n";

@@ -185,31 +185,75 @@ pub fn build(target: &Target, ws: &Workspace, log: &Path) -> Result<Built, Build
     })
 }
 
-/// The first compiler or linker errors of a build log, with a line of context
-/// before each: what a student needs to see first.
-pub fn first_errors(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let mut picked: Vec<usize> = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let is_error =
-            l.contains("error:") || l.contains("undefined reference") || l.contains("*** [");
-        if is_error {
-            if i > 0 && !picked.contains(&(i - 1)) && !lines[i - 1].starts_with("make") {
-                picked.push(i - 1);
-            }
-            picked.push(i);
-        }
-        if picked.len() >= 16 {
-            break;
-        }
+/// Lines of make's own output: `make[3]: ...` and kbuild's short log
+/// (`  CC      kernel/fork.o`). Which of them surround an error depends on
+/// what else `make -j` had running, and on what was already built.
+fn is_make_noise(line: &str) -> bool {
+    if line.starts_with("make") {
+        return true;
     }
-    if picked.is_empty() {
+    let Some(rest) = line.strip_prefix("  ") else {
+        return false;
+    };
+    let word: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && word.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && rest[word.len()..].starts_with(' ')
+}
+
+fn is_error(line: &str) -> bool {
+    line.contains("error:") || line.contains("undefined reference") || line.contains("Error:")
+}
+
+/// The first compiler or linker errors of a build log, as the compiler
+/// printed them (its `In function` context, the source line and caret, its
+/// notes), without make's lines between them: what a student needs to see
+/// first, and the same whatever else the build was doing.
+pub fn first_errors(log: &str) -> String {
+    let compiler: Vec<&str> = log.lines().filter(|l| !is_make_noise(l)).collect();
+    let Some(first) = compiler.iter().position(|l| is_error(l)) else {
+        // No compiler error: make's own complaint (a missing file, a bad
+        // Makefile), else the end of the log.
+        let lines: Vec<&str> = log.lines().collect();
+        let complaints: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| {
+                l.starts_with("make")
+                    && l.contains("***")
+                    && !l.contains("] Error ")
+                    && !l.contains("Waiting for unfinished jobs")
+            })
+            .take(8)
+            .collect();
+        if !complaints.is_empty() {
+            return complaints.join("\n");
+        }
         let start = lines.len().saturating_sub(15);
         return lines[start..].join("\n");
+    };
+    // Back to the start of this diagnostic: its "In function" / "In file
+    // included from" / "from" lines.
+    let mut start = first;
+    while start > 0 {
+        let prev = compiler[start - 1];
+        let context = prev.contains(": In function")
+            || prev.contains("In file included from")
+            || prev.trim_start().starts_with("from ")
+            || prev.contains(": At top level:")
+            || prev.contains(": in function");
+        if !context {
+            break;
+        }
+        start -= 1;
     }
-    picked
+    compiler[start..]
         .iter()
-        .map(|&i| lines[i])
+        .take(24)
+        .copied()
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -228,5 +272,45 @@ mod tests {
         assert!(e.contains("error: 'foo' undeclared"), "{e}");
         assert!(e.contains("In function"), "{e}");
         assert!(!e.contains("fork.o"), "{e}");
+    }
+
+    #[test]
+    fn first_errors_are_the_same_whatever_make_ran_around_them() {
+        let error = "../src/kernel/tracker/tracker.c: In function 'fetch':\n\
+                     ../src/kernel/tracker/tracker.c:246:19: error: 'target_pid' undeclared\n\
+                     \x20 246 |         out.pid = target_pid;\n\
+                     \x20     |                   ^~~~~~~~~~\n\
+                     ../src/kernel/tracker/tracker.c:246:19: note: each undeclared identifier is reported only once\n";
+        let cold = format!(
+            "  CC      init/main.o\n  CC      kernel/fork.o\n{error}  CC      kernel/time/alarmtimer.o\n\
+             make[4]: *** [/w/src/scripts/Makefile.build:255: kernel/tracker/tracker.o] Error 1\n\
+             make[3]: *** Waiting for unfinished jobs....\n  AR      arch/x86/built-in.a\n"
+        );
+        let warm = format!("  CC      kernel/tracker/tracker.o\n{error}  AR      lib/built-in.a\nmake: *** [Makefile:250: __sub-make] Error 2\n");
+        let e = first_errors(&cold);
+        assert_eq!(e, first_errors(&warm));
+        assert!(
+            e.starts_with("../src/kernel/tracker/tracker.c: In function"),
+            "{e}"
+        );
+        assert!(e.contains("^~~~~~~~~~") && e.contains("note: each"), "{e}");
+        assert!(
+            !e.contains("make") && !e.contains("  CC ") && !e.contains("  AR "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn without_a_compiler_error_make_says_why() {
+        let log = "  CC      kernel/fork.o\nmake[3]: *** No rule to make target 'kernel/tracker/x.o', needed by 'kernel/tracker/built-in.a'.  Stop.\nmake[2]: *** [scripts/Makefile.build:500: kernel/tracker] Error 2\n";
+        let e = first_errors(log);
+        assert!(e.contains("No rule to make target"), "{e}");
+        assert!(!e.contains("Error 2"), "{e}");
+        assert!(!is_make_noise("  246 |         out.pid = target_pid;"));
+        assert!(!is_make_noise(
+            "ld: kernel/tracker.o: undefined reference to `x'"
+        ));
+        assert!(is_make_noise("  HOSTCC  scripts/basic/fixdep"));
+        assert!(is_make_noise("  LD      vmlinux.o"));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod doctor;
+pub mod grade;
 pub mod guest;
 pub mod initramfs;
 pub mod kbuild;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod process;
 pub mod qemu;
 pub mod report;
+pub mod rubric;
 pub mod source;
 pub mod submission;
 pub mod syscalls;

@@ -2,9 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use kgrade::grade::{self, outputs, results::ClassResults};
 use kgrade::pipeline::{self, Request};
 use kgrade::target::Catalog;
 use kgrade::{doctor, paths};
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +43,46 @@ enum Command {
         #[arg(long = "only")]
         only: Vec<String>,
     },
+    /// Grade a class: every submission in DIR on every target of an assignment.
+    ///
+    /// DIR holds one entry per student (a .patch/.diff, a folder of
+    /// format-patch files, a patch.tar.gz, or a folder holding one). Results
+    /// land in OUT/students/<student>/<target>/ as each run finishes; at the
+    /// end OUT/gradebook.csv, summary.md, junit.xml, report/index.html and a
+    /// Gradescope results.json per student.
+    Grade {
+        /// The class directory.
+        dir: PathBuf,
+        /// The assignment (configs/assignments/<NAME>.toml).
+        #[arg(long)]
+        assignment: String,
+        /// Only these targets (comma-separated; default: all of the assignment).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Runs at once; kernel builds still go one at a time.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Where results and reports go.
+        #[arg(long, default_value = "kgrade-grades")]
+        out: PathBuf,
+        /// Grade only shard I of N (students in name order, round robin).
+        #[arg(long)]
+        shard: Option<kgrade::grade::class::Shard>,
+        /// Keep every run already finished in OUT with the same submission and inputs.
+        #[arg(long)]
+        resume: bool,
+        /// Write Slurm scripts for N shards into OUT/slurm/ instead of grading.
+        #[arg(long, value_name = "N")]
+        emit_slurm: Option<usize>,
+    },
+    /// Merge the outputs of `kgrade grade --shard` into one gradebook and report.
+    Merge {
+        /// The shard output directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check that this machine has everything the targets need.
     Doctor,
     /// List the targets.
@@ -71,6 +113,40 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Command::Grade {
+            dir,
+            assignment,
+            targets,
+            jobs,
+            out,
+            shard,
+            resume,
+            emit_slurm,
+        } => {
+            let opts = grade::Options {
+                assignment,
+                targets,
+                dir,
+                out,
+                jobs,
+                shard,
+                resume,
+            };
+            match emit_slurm {
+                Some(n) => emit_slurm_scripts(&catalog, &opts, n),
+                None => run_grade(&catalog, &opts),
+            }
+        }
+        Command::Merge { inputs, out } => match grade::merge::merge(&catalog, &inputs, &out) {
+            Ok(class) => {
+                print_class_summary(&class, &out);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kgrade merge: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run {
             target,
             submission,
@@ -119,5 +195,90 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn print_class_summary(class: &ClassResults, out: &Path) {
+    let errors = class.errors();
+    println!(
+        "{} students graded on {}",
+        class.students.len(),
+        class.targets.join(", ")
+    );
+    for e in &errors {
+        println!("could not grade: {e}");
+    }
+    for f in [
+        outputs::GRADEBOOK,
+        outputs::SUMMARY,
+        outputs::JUNIT,
+        outputs::REPORT_INDEX,
+    ] {
+        println!("{}", out.join(f).display());
+    }
+}
+
+fn run_grade(catalog: &Catalog, opts: &grade::Options) -> ExitCode {
+    let bars = grade::progress::Bars::new(opts.jobs.max(1));
+    match grade::grade(catalog, opts, &bars) {
+        Ok(summary) => {
+            println!(
+                "{} runs done, {} reused from earlier",
+                summary.ran, summary.reused
+            );
+            print_class_summary(&summary.class, &opts.out);
+            // Exit 1 when kgrade itself failed somewhere: `--resume` retries those.
+            if summary.class.errors().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("kgrade grade: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("kgrade grade --emit-slurm: {e}");
+        ExitCode::from(2)
+    };
+    if shards == 0 {
+        return fail("the number of shards must be at least 1".into());
+    }
+    if let Err(e) = grade::select_targets(catalog, &opts.assignment, &opts.targets) {
+        return fail(e.to_string());
+    }
+    let students = match grade::class::discover(&opts.dir) {
+        Ok(s) => s.len(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let spec = grade::slurm::SlurmSpec {
+        kgrade: std::env::current_exe().unwrap_or_else(|_| "kgrade".into()),
+        root: absolute(&catalog.root),
+        dir: absolute(&opts.dir),
+        out: absolute(&opts.out),
+        assignment: opts.assignment.clone(),
+        targets: opts.targets.clone(),
+        jobs: opts.jobs,
+        shards,
+        students,
+    };
+    match grade::slurm::write(&spec) {
+        Ok(paths) => {
+            for p in &paths {
+                println!("{}", p.display());
+            }
+            println!(
+                "submit with: sh {}",
+                spec.out.join("slurm/submit.sh").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.to_string()),
     }
 }

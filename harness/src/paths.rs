@@ -55,6 +55,22 @@ impl FileLock {
         }
         Ok(FileLock(file))
     }
+
+    /// Takes the lock on `dir/lock` if nobody holds it; `None` if somebody does.
+    pub fn try_acquire(dir: &Path) -> std::io::Result<Option<FileLock>> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir)?;
+        let file = std::fs::File::create(dir.join("lock"))?;
+        // SAFETY: as in `acquire`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(FileLock(file)))
+    }
 }
 
 /// Turns a target or student name into one safe path component.
@@ -75,6 +91,16 @@ pub fn component(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lock_is_not_taken_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let first = FileLock::try_acquire(d.path()).unwrap();
+        assert!(first.is_some());
+        assert!(FileLock::try_acquire(d.path()).unwrap().is_none());
+        drop(first);
+        assert!(FileLock::try_acquire(d.path()).unwrap().is_some());
+    }
 
     #[test]
     fn component_is_one_safe_segment() {

@@ -1,5 +1,6 @@
 //! Targets as data: `configs/targets.toml` and `configs/assignments/*.toml`.
 
+use crate::rubric::{Rubric, RubricConfig, RubricError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,9 +78,39 @@ pub struct Assignment {
     /// 385-387 on 4.15). Series without an entry take whatever the patch wired.
     #[serde(default)]
     pub fixed_syscalls: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Points per test; optional (every test is worth one point without it).
+    #[serde(default)]
+    pub rubric: RubricConfig,
 }
 
 impl Assignment {
+    /// The validated rubric.
+    pub fn rubric(&self) -> Result<Rubric, RubricError> {
+        Rubric::build(&self.name, &self.rubric)
+    }
+
+    /// Checks the spec parameters against those the guest declares for this
+    /// assignment (see `kgrade_protocol::PARAMS`); undeclared assignments pass.
+    pub fn check_params(&self) -> Result<(), String> {
+        let declared: Vec<_> = kgrade_protocol::params_for(&self.name).collect();
+        if declared.is_empty() {
+            return Ok(());
+        }
+        for (key, value) in &self.params {
+            let Some(spec) = declared.iter().find(|p| p.name == key) else {
+                let known: Vec<&str> = declared.iter().map(|p| p.name).collect();
+                return Err(format!(
+                    "unknown spec parameter `{key}` (known: {})",
+                    known.join(", ")
+                ));
+            };
+            spec.kind
+                .check(value)
+                .map_err(|why| format!("spec parameter `{key}`: {why}"))?;
+        }
+        Ok(())
+    }
+
     /// The mandated numbers on a series, if the assignment fixes them there.
     pub fn fixed_for(&self, series: &str) -> Option<&BTreeMap<String, u32>> {
         self.fixed_syscalls.get(series)
@@ -190,12 +221,14 @@ impl Catalog {
                     .join(format!("{}.toml", entry.assignment));
                 let mut a: Assignment = parse(&path)?;
                 a.name = entry.assignment.clone();
+                let invalid_assignment = |message: String| ConfigError::Invalid {
+                    path: path.clone(),
+                    message,
+                };
+                a.check_params().map_err(invalid_assignment)?;
+                a.rubric().map_err(|e| invalid_assignment(e.to_string()))?;
                 let known: Vec<&String> = file.series.keys().collect();
-                a.check_fixed(&known)
-                    .map_err(|message| ConfigError::Invalid {
-                        path: path.clone(),
-                        message,
-                    })?;
+                a.check_fixed(&known).map_err(invalid_assignment)?;
                 assignments.insert(entry.assignment.clone(), a);
             }
             let name = format!("{}/{}/{}", entry.assignment, entry.series, entry.arch);
@@ -297,6 +330,81 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tracker/6.1/x86_64"), "{err}");
+    }
+
+    /// A copy of the project's configs with tracker.toml replaced.
+    fn with_tracker_toml(text: &str) -> Result<Catalog, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let configs = dir.path().join("configs");
+        std::fs::create_dir_all(configs.join("assignments")).unwrap();
+        std::fs::create_dir_all(configs.join("kernel")).unwrap();
+        let src = project_root().join("configs");
+        std::fs::copy(src.join("targets.toml"), configs.join("targets.toml")).unwrap();
+        for f in std::fs::read_dir(src.join("kernel")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), configs.join("kernel").join(f.file_name())).unwrap();
+        }
+        for f in std::fs::read_dir(src.join("assignments")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), configs.join("assignments").join(f.file_name())).unwrap();
+        }
+        std::fs::write(configs.join("assignments/tracker.toml"), text).unwrap();
+        Catalog::load(dir.path())
+    }
+
+    const MINIMAL: &str =
+        "syscalls = [\"register\"]\ncase_timeout_ms = 1000\nfragment = \"tracker.config\"\n";
+
+    #[test]
+    fn an_assignment_without_rubric_or_params_loads_with_one_point_per_test() {
+        let c = with_tracker_toml(MINIMAL).unwrap();
+        let a = &c.target("tracker/6.1/x86_64").unwrap().assignment;
+        let r = a.rubric().unwrap();
+        assert_eq!(
+            r.max(),
+            kgrade_protocol::cases_for("tracker").count() as f64
+        );
+    }
+
+    #[test]
+    fn the_project_rubric_is_valid() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        let a = &catalog.target("tracker/6.1/x86_64").unwrap().assignment;
+        let r = a.rubric().unwrap();
+        assert_eq!(r.max(), 100.0);
+        assert_eq!(r.points_of("files.close"), Some(2.0));
+        assert_eq!(r.points_of("quota.cap_below_usage"), Some(3.0));
+        assert_eq!(r.points_of("quota.heap_at_quota_survives"), Some(3.0));
+    }
+
+    #[test]
+    fn bad_params_and_rubrics_fail_the_load_naming_the_file() {
+        let err = |extra: &str| {
+            with_tracker_toml(&format!("{MINIMAL}{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("[params]\nheap_unit = \"KB\"\n");
+        assert!(
+            e.contains("tracker.toml") && e.contains("heap_unit") && e.contains("KB"),
+            "{e}"
+        );
+        let e = err("[params]\nkill_on_cap = 1\n");
+        assert!(
+            e.contains("kill_on_cap") && e.contains("true or false"),
+            "{e}"
+        );
+        let e = err("[params]\nheap_units = \"bytes\"\n");
+        assert!(e.contains("unknown spec parameter `heap_units`"), "{e}");
+        let e = err("[rubric.test]\n\"files.nope\" = 2\n");
+        assert!(
+            e.contains("tracker.toml") && e.contains("files.nope"),
+            "{e}"
+        );
+        let e = err("[rubric.suite.files]\npoints = -4\n");
+        assert!(e.contains("negative"), "{e}");
+        let e = err("[rubric]\npoints = 4\n");
+        assert!(e.contains("points"), "{e}");
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! and the list of test cases cannot drift apart.
 
 pub mod catalogue;
+pub mod params;
 pub mod plan;
 
 pub use catalogue::{cases_for, Case, CATALOGUE};
+pub use params::{params_for, ParamKind, ParamSpec, PARAMS};
 pub use plan::{Plan, PLAN_PATH};
 
 /// Printed by the guest on its own line before its KTAP stream.

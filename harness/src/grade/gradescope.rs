@@ -1,0 +1,78 @@
+//! A Gradescope autograder `results.json` per student (the format of
+//! Gradescope's autograder specification): a test per guest test and target,
+//! with its score, maximum, status and message, and the run's verdict as the
+//! overall output.
+
+use super::results::{ClassResults, RunState, StudentResults};
+use crate::verdict::Outcome;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Results {
+    pub score: f64,
+    pub output: String,
+    pub visibility: &'static str,
+    pub tests: Vec<Test>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Test {
+    pub name: String,
+    pub score: f64,
+    pub max_score: f64,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub output: String,
+    pub visibility: &'static str,
+}
+
+pub fn results(class: &ClassResults, s: &StudentResults) -> Results {
+    let mut output = Vec::new();
+    let mut tests = Vec::new();
+    let several = class.targets.len() > 1;
+    for run in &s.runs {
+        let line = format!("{}: {} ({})", run.target, run.verdict_str(), run.reason());
+        output.push(line);
+        if let Some(evidence) = ClassResults::evidence(run) {
+            output.push(evidence);
+        }
+        if let RunState::Error(_) | RunState::Missing = run.state {
+            continue;
+        }
+        if let Some(score) = &run.score {
+            for t in &score.tests {
+                tests.push(Test {
+                    name: if several {
+                        format!("{}: {}", run.target, t.name)
+                    } else {
+                        t.name.clone()
+                    },
+                    score: t.points,
+                    max_score: t.max,
+                    status: if t.outcome == Outcome::Pass && t.points == t.max {
+                        "passed"
+                    } else {
+                        "failed"
+                    },
+                    output: t.message.clone(),
+                    visibility: "visible",
+                });
+            }
+        }
+    }
+    Results {
+        score: s
+            .runs
+            .iter()
+            .filter_map(|r| r.score.as_ref())
+            .map(|x| x.earned)
+            .sum(),
+        output: output.join("\n\n"),
+        visibility: "visible",
+        tests,
+    }
+}
+
+pub fn to_json(r: &Results) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,53 @@
+//! `grade.json`: what an output directory holds (assignment, targets, inputs,
+//! shard and students), so reports can be rebuilt and shards merged safely.
+
+use super::class::{Shard, Student};
+use super::GradeError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const MANIFEST: &str = "grade.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub assignment: String,
+    pub targets: Vec<String>,
+    /// Per target, the key of every input but the submission (record.rs).
+    pub inputs: BTreeMap<String, String>,
+    /// Which shard of the class this directory holds; none for a whole class.
+    #[serde(default)]
+    pub shard: Option<Shard>,
+    /// The whole class, sorted, even in a shard: merge checks coverage with it.
+    pub class: Vec<Student>,
+    /// The students graded here (`dir` names), in class order.
+    pub students: Vec<String>,
+}
+
+impl Manifest {
+    pub fn read(out: &Path) -> Result<Manifest, GradeError> {
+        let path = out.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| GradeError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            GradeError::Class(format!("{} is not a kgrade manifest: {e}", path.display()))
+        })
+    }
+
+    pub fn write(&self, out: &Path) -> Result<(), GradeError> {
+        let path = out.join(MANIFEST);
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        super::record::write_atomic(&path, text.as_bytes())
+            .map_err(|source| GradeError::Io { path, source })
+    }
+
+    /// The graded students, with their names.
+    pub fn graded(&self) -> Vec<&Student> {
+        self.class
+            .iter()
+            .filter(|s| self.students.contains(&s.dir))
+            .collect()
+    }
+}

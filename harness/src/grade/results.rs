@@ -1,0 +1,185 @@
+//! A graded class as the report writers see it: each student's run on each
+//! target, scored under the rubric. Loaded from an output directory, so the
+//! reports of a resumed or merged run are those of one uninterrupted run.
+
+use super::manifest::Manifest;
+use super::record;
+use crate::report::RunResult;
+use crate::rubric::{Rubric, Score};
+use crate::verdict::Verdict;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    Done(Box<RunResult>),
+    /// kgrade could not grade it (not the student's doing); no score.
+    Error(String),
+    /// Not graded (yet).
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEntry {
+    pub target: String,
+    pub state: RunState,
+    /// Present exactly when the run is done.
+    pub score: Option<Score>,
+    /// Where its result.json and logs are.
+    pub dir: PathBuf,
+}
+
+impl RunEntry {
+    pub fn load(dir: &Path, target: &str, rubric: &Rubric) -> RunEntry {
+        let state = match (record::read_done(dir), RunResult::read(dir)) {
+            (Some(done), _) if done.error.is_some() => {
+                RunState::Error(done.error.unwrap_or_default())
+            }
+            (Some(_), Ok(r)) => RunState::Done(Box::new(r)),
+            _ => RunState::Missing,
+        };
+        let score = match &state {
+            RunState::Done(r) => Some(rubric.score(Some(r))),
+            _ => None,
+        };
+        RunEntry {
+            target: target.to_string(),
+            state,
+            score,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn result(&self) -> Option<&RunResult> {
+        match &self.state {
+            RunState::Done(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// `pass`, `build-failed`, ... or `error` / `missing`.
+    pub fn verdict_str(&self) -> &str {
+        match &self.state {
+            RunState::Done(r) => r.verdict.as_str(),
+            RunState::Error(_) => "error",
+            RunState::Missing => "missing",
+        }
+    }
+
+    pub fn reason(&self) -> String {
+        match &self.state {
+            RunState::Done(r) => r.reason.clone(),
+            RunState::Error(e) => format!("kgrade could not grade this run: {e}"),
+            RunState::Missing => "not graded".into(),
+        }
+    }
+
+    pub fn serial(&self) -> Option<String> {
+        std::fs::read(self.dir.join("serial.log"))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudentResults {
+    pub name: String,
+    pub dir: String,
+    /// One per target, in target order.
+    pub runs: Vec<RunEntry>,
+}
+
+impl StudentResults {
+    /// Points earned over all targets; none while a run has no score.
+    pub fn total(&self) -> Option<f64> {
+        self.runs
+            .iter()
+            .map(|r| r.score.as_ref().map(|s| s.earned))
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassResults {
+    pub assignment: String,
+    pub targets: Vec<String>,
+    pub rubric: Rubric,
+    pub students: Vec<StudentResults>,
+    /// The reference solution's run per target, in target order.
+    pub references: Vec<RunEntry>,
+}
+
+impl ClassResults {
+    pub fn load(out: &Path, manifest: &Manifest, rubric: &Rubric) -> ClassResults {
+        let students = manifest
+            .graded()
+            .into_iter()
+            .map(|s| StudentResults {
+                name: s.name.clone(),
+                dir: s.dir.clone(),
+                runs: manifest
+                    .targets
+                    .iter()
+                    .map(|t| RunEntry::load(&record::run_dir(out, &s.dir, t), t, rubric))
+                    .collect(),
+            })
+            .collect();
+        let references = manifest
+            .targets
+            .iter()
+            .map(|t| RunEntry::load(&record::reference_dir(out, t), t, rubric))
+            .collect();
+        ClassResults {
+            assignment: manifest.assignment.clone(),
+            targets: manifest.targets.clone(),
+            rubric: rubric.clone(),
+            students,
+            references,
+        }
+    }
+
+    /// Maximum points over all targets.
+    pub fn max_total(&self) -> f64 {
+        self.rubric.max() * self.targets.len() as f64
+    }
+
+    pub fn reference(&self, target: &str) -> Option<&RunEntry> {
+        self.references.iter().find(|r| r.target == target)
+    }
+
+    /// Runs kgrade could not finish, as `student target: why`.
+    pub fn errors(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.students {
+            for r in &s.runs {
+                if let RunState::Error(e) = &r.state {
+                    out.push(format!("{} {}: {e}", s.name, r.target));
+                }
+            }
+        }
+        for r in &self.references {
+            if let RunState::Error(e) = &r.state {
+                out.push(format!("reference {}: {e}", r.target));
+            }
+        }
+        out
+    }
+
+    /// The longer evidence a report shows for a run that did not pass: the
+    /// rejected hunks, the first build errors, the kernel's crash report, or
+    /// the end of the console for a timeout.
+    pub fn evidence(run: &RunEntry) -> Option<String> {
+        let r = run.result()?;
+        if !r.details.trim().is_empty() {
+            return Some(r.details.clone());
+        }
+        match r.verdict {
+            Verdict::Timeout | Verdict::BootFailed | Verdict::Crash => {
+                let serial = run.serial()?;
+                let lines: Vec<&str> = serial.lines().collect();
+                let start = lines.len().saturating_sub(30);
+                Some(lines[start..].join("\n"))
+            }
+            _ => None,
+        }
+    }
+}
