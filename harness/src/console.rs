@@ -59,15 +59,53 @@ fn strip_timestamp(line: &str) -> &str {
     l
 }
 
+/// `[    1.234567] ` as the kernel prefixes its messages.
+fn kernel_stamp() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r"\[\s*\d+\.\d+\] ").expect("valid regex"))
+}
+
+/// The console's two writers pulled apart: the guest's lines, and the
+/// kernel's messages without their timestamps. They share one console, so a
+/// kernel message can land in the middle of a guest line
+/// (`    ok 1 fresh_entry[    1.31] clocksource: ...`): the guest's text
+/// before the stamp is joined with the guest's next line.
+pub fn streams(console: &str) -> (Vec<String>, Vec<String>) {
+    let mut guest = Vec::new();
+    let mut kernel = Vec::new();
+    let mut pending = String::new();
+    for raw in console.lines() {
+        let line = raw.trim_end_matches('\r');
+        match kernel_stamp().find(line) {
+            Some(stamp) => {
+                pending.push_str(&line[..stamp.start()]);
+                kernel.push(line[stamp.end()..].to_string());
+            }
+            None => guest.push(std::mem::take(&mut pending) + line),
+        }
+    }
+    if !pending.is_empty() {
+        guest.push(pending);
+    }
+    (guest, kernel)
+}
+
+/// The guest's lines, with the kernel's messages taken out (see [`streams`]).
+pub fn guest_lines(console: &str) -> Vec<String> {
+    streams(console).0
+}
+
 pub fn analyse(console: &str) -> Console {
     let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
     // printk output can land between a marker and its newline (the kernel
     // writes to the console past the tty): a marker counts anywhere in a line.
     let begin = lines.iter().position(|l| l.contains(BEGIN_MARKER));
-    let end = lines.iter().rposition(|l| l.contains(END_MARKER));
-    let ktap = begin.map(|b| {
-        let stop = end.filter(|e| *e > b).unwrap_or(lines.len());
-        lines[b + 1..stop].join("\n")
+    let guest = guest_lines(console);
+    let guest_begin = guest.iter().position(|l| l.contains(BEGIN_MARKER));
+    let end = guest.iter().rposition(|l| l.contains(END_MARKER));
+    let ktap = guest_begin.map(|b| {
+        let stop = end.filter(|e| *e > b).unwrap_or(guest.len());
+        guest[b + 1..stop].join("\n")
     });
     let mut failure = None;
     let mut warnings = Vec::new();
@@ -91,7 +129,7 @@ pub fn analyse(console: &str) -> Console {
     }
     Console {
         ktap,
-        finished: end.is_some() && begin.is_some(),
+        finished: end.is_some() && guest_begin.is_some(),
         failure,
         warnings,
     }
@@ -151,6 +189,27 @@ mod tests {
         assert!(!f.before_guest);
         assert!(f.excerpt.contains("Fatal exception"));
         assert!(c.ktap.unwrap().contains("ok 1 a"));
+    }
+
+    /// Seen under TCG: the clocksource watchdog printed in the middle of a
+    /// guest line. The case passed and must be read as passed.
+    #[test]
+    fn a_kernel_message_inside_a_guest_line_does_not_hide_it() {
+        let text = format!(
+            "{BEGIN_MARKER}\r\nKTAP version 1\r\n1..1\r\n    KTAP version 1\r\n    # Subtest: fetch\r\n    1..2\r\n\
+             \x20   ok 1 fresh_entry_is_zero[    1.319161] clocksource: timekeeping watchdog on CPU0: Marking clocksource 'tsc-early' as unstable\r\n\
+             [    1.326370] TSC found unstable after boot, most likely due to broken BIOS.\r\n\r\n\
+             \x20   ok 2 unmonitored_is_einval\r\nok 1 fetch\r\n{END_MARKER}\r\n"
+        );
+        let c = analyse(&text);
+        assert!(c.finished && c.failure.is_none());
+        let ktap = c.ktap.unwrap();
+        assert!(ktap.contains("\n    ok 1 fresh_entry_is_zero\n"), "{ktap}");
+        assert!(!ktap.contains("clocksource"), "{ktap}");
+        assert!(
+            ktap.contains("\n    ok 2 unmonitored_is_einval\n"),
+            "{ktap}"
+        );
     }
 
     #[test]

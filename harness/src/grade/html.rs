@@ -155,6 +155,23 @@ pub fn student(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>
             escape(&run.reason()),
             escape(&points_cell(run)),
         ));
+        let logs: Vec<String> = ["result.json", "build.log", "serial.log"]
+            .iter()
+            .filter(|f| run.dir.join(f).is_file())
+            .map(|f| {
+                format!(
+                    "<a href=\"../../students/{}/{}/{f}\">{f}</a>",
+                    escape(&s.dir),
+                    escape(&crate::paths::component(&run.target))
+                )
+            })
+            .collect();
+        if !logs.is_empty() {
+            b.push_str(&format!(
+                "<p class=\"small\">{}</p>\n",
+                logs.join(" &middot; ")
+            ));
+        }
         if let Some(r) = run.result() {
             if let Some(k) = &r.kernel {
                 let note = if k.substitute {

@@ -11,12 +11,16 @@ fn attr(s: &str) -> String {
     escape(s)
 }
 
-fn suite(
-    student: &str,
-    run: &RunEntry,
-    total_tests: &mut usize,
-    total_failures: &mut usize,
-) -> String {
+/// Running totals for `<testsuites>`.
+#[derive(Default)]
+struct Totals {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+fn suite(student: &str, run: &RunEntry, totals: &mut Totals) -> String {
     let name = format!("{student} {}", run.target);
     let classname = format!("{student}.{}", run.target);
     let mut cases = String::new();
@@ -75,8 +79,10 @@ fn suite(
             ));
         }
     }
-    *total_tests += tests;
-    *total_failures += failures + errors;
+    totals.tests += tests;
+    totals.failures += failures;
+    totals.errors += errors;
+    totals.skipped += skipped;
     format!(
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.1}\">\n{cases}  </testsuite>\n",
         attr(&name)
@@ -85,14 +91,18 @@ fn suite(
 
 pub fn junit(class: &ClassResults) -> String {
     let mut body = String::new();
-    let (mut tests, mut failures) = (0, 0);
+    let mut t = Totals::default();
     for s in &class.students {
         for run in &s.runs {
-            body.push_str(&suite(&s.name, run, &mut tests, &mut failures));
+            body.push_str(&suite(&s.name, run, &mut t));
         }
     }
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"kgrade {}\" tests=\"{tests}\" failures=\"{failures}\">\n{body}</testsuites>\n",
-        attr(&class.assignment)
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"kgrade {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n{body}</testsuites>\n",
+        attr(&class.assignment),
+        t.tests,
+        t.failures,
+        t.errors,
+        t.skipped
     )
 }

@@ -220,6 +220,10 @@ fn html_report_escapes_and_links_every_student() {
         !ann.contains("Console differences"),
         "same console as the reference: {ann}"
     );
+    assert!(
+        bob.contains("href=\"../../students/bob__jr/tracker_6.1_x86_64/serial.log\""),
+        "{bob}"
+    );
     let cy = std::fs::read_to_string(d.path().join("report/students/cy.html")).unwrap();
     assert!(
         cy.contains("First build errors") && cy.contains("&lt;here&gt;"),
@@ -251,6 +255,11 @@ fn junit_has_a_suite_per_student_and_target_with_ktap_reasons() {
     assert!(x.contains(&format!("skipped=\"{all}\"")), "{x}");
     assert!(x.contains("type=\"infrastructure\""), "{x}");
     assert!(x.ends_with("</testsuites>\n"));
+    // Totals: three suites of a run case and every test, two (dee, eve) of a run case alone.
+    assert!(x.contains(&format!(
+        "<testsuites name=\"kgrade tracker\" tests=\"{}\" failures=\"2\" errors=\"2\" skipped=\"{all}\">",
+        3 * (all + 1) + 2
+    )), "{x}");
 }
 
 #[test]
