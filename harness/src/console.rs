@@ -159,7 +159,7 @@ mod tests {
              {END_MARKER}[    1.7] reboot: Restarting system\n"
         );
         let c = analyse(&text);
-        assert_eq!(c.ktap.as_deref(), Some("\nKTAP version 1\n1..0"));
+        assert_eq!(c.ktap.as_deref(), Some("KTAP version 1\n1..0"));
         assert!(c.finished);
         assert!(c.failure.is_none());
     }
