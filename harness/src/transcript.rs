@@ -1,0 +1,151 @@
+//! Serial transcripts made comparable: what a run printed, with the noise
+//! that differs from one boot to the next taken out.
+//!
+//! The guest's lines and the kernel's messages are written to one console by
+//! two writers, so where a kernel line lands among the guest's lines is down
+//! to timing. A normalised transcript therefore keeps the two apart: the
+//! guest's lines in order, then the kernel's messages in order, each with
+//! timestamps, addresses, PIDs and durations redacted, and the kernel
+//! messages that only report the virtual machine's clock dropped.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// `[    1.234567] ` as printed with CONFIG_PRINTK_TIME.
+static KERNEL_STAMP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[\s*\d+\.\d+\] ").expect("valid regex"));
+
+/// Kernel messages about the emulated clock, timer and caches: they come and
+/// go with the host's load under TCG, never with the submission.
+static CLOCK_NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)^(
+            clocksource: | tsc: | TSC\ found\ unstable | sched_clock: | hrtimer:\ interrupt\ took
+            | random: | crng\ init | Marking\ TSC\ unstable | timekeeping\ watchdog
+            | APIC\ timer\ disabled | cacheinfo:
+        )",
+    )
+    .expect("valid regex")
+});
+
+/// Run-to-run values inside a line, with what replaces them.
+static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"0x[0-9a-fA-F]+", "0x<hex>"),
+        // Bare addresses as oopses print them (16 or 8 hex digits).
+        (r"\b[0-9a-f]{8}(?:[0-9a-f]{8})?\b", "<hex>"),
+        (r"(?i)\b(pid|tgid|ppid)([ =:]+)\d+", "$1$2<n>"),
+        (r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s)\b", "<duration>"),
+    ]
+    .into_iter()
+    .map(|(re, by)| (Regex::new(re).expect("valid regex"), by))
+    .collect()
+});
+
+fn redact(line: &str) -> String {
+    REDACTIONS.iter().fold(line.to_string(), |text, (re, by)| {
+        re.replace_all(&text, *by).into_owned()
+    })
+}
+
+/// The transcript as two sections, guest then kernel, with the noise out.
+/// Two boots of the same kernel and plan normalise to the same text.
+pub fn normalise(serial: &str) -> String {
+    let mut guest = Vec::new();
+    let mut kernel = Vec::new();
+    // A guest line the kernel cut in two: its head waits for its tail.
+    let mut pending = String::new();
+    for raw in serial.lines() {
+        let line = raw.trim_end_matches('\r');
+        match KERNEL_STAMP.find(line) {
+            Some(stamp) => {
+                pending.push_str(&line[..stamp.start()]);
+                let message = &line[stamp.end()..];
+                if !CLOCK_NOISE.is_match(message.trim_start()) {
+                    kernel.push(redact(message.trim_end()));
+                }
+            }
+            None => {
+                let whole = std::mem::take(&mut pending) + line;
+                guest.push(redact(whole.trim_end()));
+            }
+        }
+    }
+    if !pending.is_empty() {
+        guest.push(redact(pending.trim_end()));
+    }
+    let mut out = String::from("## guest\n");
+    for l in &guest {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str("## kernel\n");
+    for l in &kernel {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// A unified diff of two transcripts after normalising both, or `None` when
+/// they agree.
+pub fn diff(reference: &str, actual: &str) -> Option<String> {
+    let (a, b) = (normalise(reference), normalise(actual));
+    if a == b {
+        return None;
+    }
+    Some(
+        similar::TextDiff::from_lines(&a, &b)
+            .unified_diff()
+            .context_radius(3)
+            .header("reference", "submission")
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two boots of one kernel: different timestamps, a clock warning in one
+    /// of them, a kernel message landing at another place, other PIDs and
+    /// addresses.
+    const RUN_A: &str = "<<KGRADE-KTAP-BEGIN>>\r\nKTAP version 1\n1..1\n    ok 1 self_returns_zero\n[    0.912345] tracker: pid 42 registered\n    # took 12 ms\nok 1 register\n<<KGRADE-KTAP-END>>\n";
+    const RUN_B: &str = "<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\n[    1.277243] clocksource: timekeeping watchdog on CPU0: Marking clocksource 'tsc-early' as unstable\n    ok 1 self_[    1.5] tracker: pid 57 registered\nreturns_zero\n    # took 3.4 ms\nok 1 register\n<<KGRADE-KTAP-END>>\n";
+
+    #[test]
+    fn two_runs_of_one_kernel_normalise_equal() {
+        assert_eq!(normalise(RUN_A), normalise(RUN_B));
+        assert_eq!(diff(RUN_A, RUN_B), None);
+    }
+
+    #[test]
+    fn guest_and_kernel_lines_are_kept_apart() {
+        let n = normalise(RUN_B);
+        assert_eq!(
+            n,
+            "## guest\n<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\n    ok 1 self_returns_zero\n    # took <duration>\nok 1 register\n<<KGRADE-KTAP-END>>\n## kernel\ntracker: pid <n> registered\n"
+        );
+    }
+
+    #[test]
+    fn addresses_are_redacted() {
+        let n = normalise("[    2.000000] RIP: 0010:tracker_init+0x5/0x20\n[    2.000001] RSP: 0000:ffffc90000013e80 EFLAGS: 00010246\n");
+        assert!(n.contains("RIP: 0010:tracker_init+0x<hex>/0x<hex>"), "{n}");
+        assert!(n.contains("RSP: 0000:<hex> EFLAGS: <hex>"), "{n}");
+    }
+
+    #[test]
+    fn a_changed_outcome_shows_in_the_diff() {
+        let failing = RUN_A.replace(
+            "    ok 1 self_returns_zero",
+            "    not ok 1 self_returns_zero # got -22",
+        );
+        let d = diff(RUN_A, &failing).expect("transcripts differ");
+        assert!(d.contains("-    ok 1 self_returns_zero"), "{d}");
+        assert!(
+            d.contains("+    not ok 1 self_returns_zero # got -22"),
+            "{d}"
+        );
+    }
+}
