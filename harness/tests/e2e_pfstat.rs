@@ -65,47 +65,57 @@ fn the_reference_as_patch_tar_gz_passes() {
     assert!(!k.tree.is_empty() && k.tarball_sha256.is_some(), "{k:?}");
 }
 
-/// The reference with its syscalls moved to 454-456 (an overlay, as mutants
-/// are applied): the tests pass with the numbers found, the run fails.
+/// The reference with its syscalls moved to 454-456, as a directory of
+/// patches (its own workspace: the reference's build is left alone): the
+/// tests pass with the numbers found, and the run fails, naming each one.
 #[test]
 #[ignore = "builds and boots an i386 kernel; run by `cargo xtask test`"]
 fn syscalls_away_from_the_fixed_numbers_fail_the_run() {
-    let root = kgrade::paths::project_root();
-    let catalog = kgrade::target::Catalog::load(&root).unwrap();
-    let target = catalog.target(TARGET).unwrap();
-    let overlay = kgrade::submission::PatchFile {
-        name: "renumbered.patch".into(),
-        text: "--- a/arch/x86/entry/syscalls/syscall_32.tbl\n\
-               +++ b/arch/x86/entry/syscalls/syscall_32.tbl\n\
-               @@ -456,5 +456,5 @@\n \
-               449\ti386\tfutex_waitv\t\tsys_futex_waitv\n \
-               450\ti386\tset_mempolicy_home_node\t\tsys_set_mempolicy_home_node\n\
-               -451\ti386\tpf_set_param\t\tsys_pf_set_param\n\
-               -452\ti386\tpf_get_info\t\tsys_pf_get_info\n\
-               -453\ti386\tpf_cleanup\t\tsys_pf_cleanup\n\
-               +454\ti386\tpf_set_param\t\tsys_pf_set_param\n\
-               +455\ti386\tpf_get_info\t\tsys_pf_get_info\n\
-               +456\ti386\tpf_cleanup\t\tsys_pf_cleanup\n"
-            .into(),
-    };
-    let out = tempfile::tempdir().unwrap();
-    let req = kgrade::pipeline::Request {
-        catalog: &catalog,
-        target,
-        submission: None,
-        kernel_src: None,
-        out: out.path(),
-        overlay: Some(&overlay),
-        only: vec!["cow.child_writes_counted".into()],
-    };
-    let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
+    let reference = kgrade::paths::project_root().join("kernel-patches/pfstat/6.1");
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("patch");
+    std::fs::create_dir(&sub).unwrap();
+    for e in std::fs::read_dir(&reference).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "patch") {
+            let mut text = std::fs::read_to_string(&p).unwrap();
+            for (from, to) in [
+                ("+451\t", "+454\t"),
+                ("+452\t", "+455\t"),
+                ("+453\t", "+456\t"),
+            ] {
+                text = text.replace(from, to);
+            }
+            std::fs::write(sub.join(p.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let out = dir.path().join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_kgrade"))
+        .args([
+            "run",
+            "--target",
+            TARGET,
+            "--only",
+            "cow.child_writes_counted",
+        ])
+        .arg("--submission")
+        .arg(&sub)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("kgrade runs");
+    let r = RunResult::read(&out).expect("result.json is written");
+    assert_eq!(status.code(), Some(1));
     assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
     assert!(
-        r.reason
-            .starts_with("pf_cleanup is 456 but the spec fixes 453; pf_get_info is 455 but the spec fixes 452; pf_set_param is 454 but the spec fixes 451"),
+        r.reason.starts_with(
+            "pf_cleanup is 456 but the spec fixes 453; pf_get_info is 455 but the spec fixes 452; \
+             pf_set_param is 454 but the spec fixes 451; tests ran with the patch's own numbers"
+        ),
         "{}",
         r.reason
     );
+    assert_eq!(r.syscalls["pf_set_param"], 454);
     assert_eq!(r.tests[0].outcome, Outcome::Pass, "{:?}", r.tests);
     assert_eq!(r.wrong_syscall_numbers.len(), 3);
 }
