@@ -7,6 +7,8 @@
 //! /tmp and reboots the machine.
 
 mod ktap;
+mod memuse;
+mod pfstat;
 mod runner;
 mod sys;
 mod tracker;
@@ -15,7 +17,11 @@ use kgrade_protocol::{cases_for, Case, Plan, BEGIN_MARKER, END_MARKER, PLAN_PATH
 use runner::{Assignment, Ctx, Outcome};
 
 /// The assignments this guest has tests for.
-const ASSIGNMENTS: &[&Assignment] = &[&tracker::ASSIGNMENT];
+const ASSIGNMENTS: &[&Assignment] = &[
+    &tracker::ASSIGNMENT,
+    &pfstat::ASSIGNMENT,
+    &memuse::ASSIGNMENT,
+];
 
 fn main() {
     if sys::getpid() != 1 {
@@ -151,6 +157,8 @@ mod tests {
             assert!(cases_for(a.name).count() > 0, "{}", a.name);
         }
         assert!(ASSIGNMENTS.iter().any(|a| a.name == "tracker"));
+        assert!(ASSIGNMENTS.iter().any(|a| a.name == "pfstat"));
+        assert!(ASSIGNMENTS.iter().any(|a| a.name == "memuse"));
     }
 
     #[test]

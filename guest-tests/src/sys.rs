@@ -103,6 +103,34 @@ impl PerProcResource {
     }
 }
 
+/// `MAX_SIZE` of the pfstat handout: how many VMAs one `struct pf_stat` lists.
+pub const PF_STAT_MAX: usize = 128;
+
+/// `struct pf_stat` as pfstat's `pf_get_info` copies it out: C layout with
+/// natural alignment (1544 bytes on i686).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PfStat {
+    pub nb_vma: c_int,
+    pub cow_page_faults: c_long,
+    pub vma_fault: [c_long; PF_STAT_MAX],
+    pub vma_list_start: [c_ulong; PF_STAT_MAX],
+    pub vma_list_end: [c_ulong; PF_STAT_MAX],
+}
+
+impl PfStat {
+    /// A pattern no correct `pf_get_info` leaves behind in the fields it fills.
+    pub fn poisoned() -> PfStat {
+        PfStat {
+            nb_vma: -0x5a5a_5a5b,
+            cow_page_faults: -0x5a5a_5a5b,
+            vma_fault: [-0x5a5a_5a5b; PF_STAT_MAX],
+            vma_list_start: [c_ulong::MAX - 0x5a; PF_STAT_MAX],
+            vma_list_end: [c_ulong::MAX - 0x5a; PF_STAT_MAX],
+        }
+    }
+}
+
 // ---------------------------------------------------------------- processes
 
 pub fn getpid() -> pid_t {
@@ -171,6 +199,16 @@ pub fn clone_with_pid(pid: pid_t) -> Result<pid_t, i32> {
     } else {
         Ok(r as pid_t)
     }
+}
+
+/// Sets the calling thread's comm (prctl PR_SET_NAME; the kernel keeps 15
+/// bytes). Allocation-free.
+pub fn set_comm(name: &[u8]) -> i64 {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name[..n]);
+    // SAFETY: buf is NUL-terminated and outlives the call.
+    ret(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as c_ulong, 0, 0, 0) })
 }
 
 /// Ends the calling process at once: no destructors, no atexit, no flushing.
@@ -462,6 +500,100 @@ pub fn mmap(len: usize, prot: c_int, flags: c_int, fd: c_int) -> Result<usize, i
     }
 }
 
+pub fn mprotect(addr: usize, len: usize, prot: c_int) -> i64 {
+    // SAFETY: callers change only mappings they made.
+    ret(unsafe { libc::mprotect(addr as *mut c_void, len, prot) })
+}
+
+/// Opens /dev/kmsg positioned after the last record: what it reads next is
+/// what the kernel logs from now on. Non-blocking: a read past the last
+/// record is -EAGAIN.
+pub fn kmsg_open_at_end() -> Result<c_int, i32> {
+    // SAFETY: NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            c"/dev/kmsg".as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: seeking an fd we own.
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_END) } < 0 {
+        let e = errno();
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// brk(2) itself, bypassing libc: the break the kernel ends up with (the
+/// old one when it refuses). For children that gave up on libc's heap.
+pub fn brk(addr: usize) -> usize {
+    // SAFETY: moving the break; callers use nothing above the new one.
+    (unsafe { libc::syscall(libc::SYS_brk, addr as c_long) }) as usize
+}
+
+/// Sets the kernel's record of the calling process's heap, `mm->start_brk`
+/// and `mm->brk`, without mapping or unmapping anything: prctl(PR_SET_MM),
+/// which needs CAP_SYS_RESOURCE (/init has it). `brk` is set first, so
+/// both may move up past the old break.
+pub fn set_heap_bounds(start_brk: usize, brk: usize) -> Result<(), i32> {
+    for (what, addr) in [
+        (libc::PR_SET_MM_BRK, brk),
+        (libc::PR_SET_MM_START_BRK, start_brk),
+    ] {
+        // SAFETY: plain syscall on integers.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_MM,
+                what as c_ulong,
+                addr as c_ulong,
+                0 as c_ulong,
+                0 as c_ulong,
+            )
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
+/// A private anonymous read-write mapping at exactly `addr`, never over an
+/// existing one (MAP_FIXED_NOREPLACE, Linux 4.17+; an older kernel takes the
+/// flag as a hint, and a mapping elsewhere is undone and refused).
+pub fn mmap_at(addr: usize, len: usize) -> Result<usize, i32> {
+    // SAFETY: NOREPLACE: the kernel fails rather than replace a mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    if p as usize != addr {
+        munmap(p as usize, len);
+        return Err(libc::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Writes one byte at `addr`, so that its page is present.
+///
+/// Callers pass addresses inside writable mappings they made themselves.
+pub fn poke(addr: usize) {
+    // SAFETY: see above; volatile so the write is not optimised away.
+    unsafe { std::ptr::write_volatile(addr as *mut u8, 0x5a) }
+}
+
 pub fn munmap(addr: usize, len: usize) -> i64 {
     // SAFETY: callers unmap only mappings they made and no longer use.
     ret(unsafe { libc::munmap(addr as *mut c_void, len) })
@@ -534,6 +666,22 @@ mod tests {
             std::mem::offset_of!(PerProcResource, openfile_count),
             2 * word
         );
+    }
+
+    #[test]
+    fn pf_stat_has_the_c_layout() {
+        let word = std::mem::size_of::<c_ulong>();
+        let size = std::mem::size_of::<PfStat>();
+        // int + long, then three arrays of 128 longs (1544 bytes on i686).
+        assert_eq!(size, 2 * word + 3 * PF_STAT_MAX * word);
+        assert_eq!(std::mem::offset_of!(PfStat, cow_page_faults), word);
+        assert_eq!(std::mem::offset_of!(PfStat, vma_fault), 2 * word);
+        assert_eq!(
+            std::mem::offset_of!(PfStat, vma_list_end),
+            2 * word + 2 * PF_STAT_MAX * word
+        );
+        #[cfg(target_arch = "x86")]
+        assert_eq!(size, 1544);
     }
 
     #[test]

@@ -1341,6 +1341,7 @@ mod tests {
             let (good, bad): (Vec<String>, &str) = match p.kind {
                 ParamKind::Bool => (vec!["true".into(), "false".into()], "\"yes\""),
                 ParamKind::Int => (vec!["3".into()], "\"3\""),
+                ParamKind::Text => (vec!["\"text\"".into()], "7"),
                 ParamKind::Word(words) => (words.iter().map(|w| format!("\"{w}\"")).collect(), "7"),
             };
             for g in good {

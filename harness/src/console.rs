@@ -65,32 +65,44 @@ fn kernel_stamp() -> &'static Regex {
     R.get_or_init(|| Regex::new(r"\[\s*\d+\.\d+\] ").expect("valid regex"))
 }
 
-/// The guest's lines, with the kernel's messages taken out. The guest and
-/// the kernel write to one console, so a kernel message can land in the
-/// middle of a guest line (`    ok 1 fresh_entry[    1.31] clocksource: ...`):
-/// the guest's text before the stamp is joined with the guest's next line.
-pub fn guest_lines(console: &str) -> Vec<String> {
+/// The console's two writers pulled apart: the guest's lines, and the
+/// kernel's messages without their timestamps. They share one console, so a
+/// kernel message can land in the middle of a guest line
+/// (`    ok 1 fresh_entry[    1.31] clocksource: ...`): the guest's text
+/// before the stamp is joined with the guest's next line.
+pub fn streams(console: &str) -> (Vec<String>, Vec<String>) {
     let mut guest = Vec::new();
+    let mut kernel = Vec::new();
     let mut pending = String::new();
     for raw in console.lines() {
         let line = raw.trim_end_matches('\r');
         match kernel_stamp().find(line) {
-            Some(stamp) => pending.push_str(&line[..stamp.start()]),
+            Some(stamp) => {
+                pending.push_str(&line[..stamp.start()]);
+                kernel.push(line[stamp.end()..].to_string());
+            }
             None => guest.push(std::mem::take(&mut pending) + line),
         }
     }
     if !pending.is_empty() {
         guest.push(pending);
     }
-    guest
+    (guest, kernel)
+}
+
+/// The guest's lines, with the kernel's messages taken out (see [`streams`]).
+pub fn guest_lines(console: &str) -> Vec<String> {
+    streams(console).0
 }
 
 pub fn analyse(console: &str) -> Console {
     let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let begin = lines.iter().position(|l| l.trim() == BEGIN_MARKER);
+    // printk output can land between a marker and its newline (the kernel
+    // writes to the console past the tty): a marker counts anywhere in a line.
+    let begin = lines.iter().position(|l| l.contains(BEGIN_MARKER));
     let guest = guest_lines(console);
-    let guest_begin = guest.iter().position(|l| l.trim() == BEGIN_MARKER);
-    let end = guest.iter().rposition(|l| l.trim() == END_MARKER);
+    let guest_begin = guest.iter().position(|l| l.contains(BEGIN_MARKER));
+    let end = guest.iter().rposition(|l| l.contains(END_MARKER));
     let ktap = guest_begin.map(|b| {
         let stop = end.filter(|e| *e > b).unwrap_or(guest.len());
         guest[b + 1..stop].join("\n")
@@ -134,6 +146,19 @@ mod tests {
     #[test]
     fn clean_run_has_stream_and_no_failure() {
         let c = analyse(&wrap("KTAP version 1\n1..0"));
+        assert_eq!(c.ktap.as_deref(), Some("KTAP version 1\n1..0"));
+        assert!(c.finished);
+        assert!(c.failure.is_none());
+    }
+
+    #[test]
+    fn a_kernel_message_glued_to_a_marker_does_not_hide_it() {
+        let text = format!(
+            "[    0.5] Run /init as init process\n{BEGIN_MARKER}[    1.35] clocksource: \
+             Marking clocksource 'tsc-early' as unstable\n\nKTAP version 1\n1..0\n\
+             {END_MARKER}[    1.7] reboot: Restarting system\n"
+        );
+        let c = analyse(&text);
         assert_eq!(c.ktap.as_deref(), Some("KTAP version 1\n1..0"));
         assert!(c.finished);
         assert!(c.failure.is_none());

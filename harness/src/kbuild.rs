@@ -18,6 +18,11 @@ pub enum BuildError {
     Failed { first_errors: String, log: PathBuf },
     #[error("cannot read config fragment: {0}")]
     Fragment(std::io::Error),
+    #[error("config fragments {names}: {error}")]
+    FragmentSyntax {
+        names: String,
+        error: kconfig::FragmentError,
+    },
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error("I/O on {path}: {source}")]
@@ -78,15 +83,38 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
         .map(|f| catalog.fragment_path(f))
         .collect();
     let texts = kconfig::read_fragments(&paths).map_err(BuildError::Fragment)?;
-    let wants = kconfig::parse_fragments(&texts);
-    let wanted_text = kconfig::fragment_text(&wants);
+    let wanted = kconfig::parse_fragments(&texts).map_err(|error| BuildError::FragmentSyntax {
+        names: target.fragments().join(", "),
+        error,
+    })?;
+    // The stamp names every option and whether it is conditional, so the
+    // tree's Kconfig files are read only when the build dir must be
+    // configured again (and only when some option is conditional).
+    let mut stamp_text = kconfig::fragment_text(&kconfig::applicable(&wanted, |_| true));
+    for (name, w) in &wanted {
+        if w.if_present {
+            stamp_text.push_str(&format!("{} {name}\n", kconfig::IF_PRESENT));
+        }
+    }
     let stamp = ws.build.join(".kgrade-fragments");
     let config = ws.build.join(".config");
     if config.is_file()
-        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted_text.as_str())
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())
     {
         return Ok(());
     }
+    let declared = if wanted.values().any(|w| w.if_present) {
+        kconfig::declared_symbols(&ws.src, kconfig::srcarch(&target.arch.make_arch)).map_err(
+            |source| BuildError::Io {
+                path: ws.src.clone(),
+                source,
+            },
+        )?
+    } else {
+        Default::default()
+    };
+    let wants = kconfig::applicable(&wanted, |s| declared.contains(s));
+    let wanted_text = kconfig::fragment_text(&wants);
     std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io {
         path: ws.build.clone(),
         source,
@@ -114,7 +142,7 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
     if !lost.is_empty() {
         return Err(BuildError::ConfigDropped(lost));
     }
-    std::fs::write(&stamp, wanted_text).map_err(|source| BuildError::Io {
+    std::fs::write(&stamp, stamp_text).map_err(|source| BuildError::Io {
         path: stamp,
         source,
     })?;

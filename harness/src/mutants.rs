@@ -63,3 +63,39 @@ pub fn load(reference_dir: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantErro
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `mutants/` directory in the project loads: its list parses, names
+    /// only catalogue tests, and has a patch for each mutant.
+    #[test]
+    fn every_mutant_list_in_the_project_loads() {
+        let patches = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("kernel-patches");
+        let mut lists = 0;
+        for assignment in std::fs::read_dir(&patches).unwrap() {
+            let assignment = assignment.unwrap().path();
+            if !assignment.is_dir() {
+                continue;
+            }
+            for series in std::fs::read_dir(&assignment).unwrap() {
+                let series = series.unwrap().path();
+                if !series.join("mutants").is_dir() {
+                    continue;
+                }
+                let mutants = load(&series).unwrap();
+                assert!(mutants.len() >= 3, "{}", series.display());
+                for (m, patch) in &mutants {
+                    assert!(!m.caught_by.is_empty(), "{}", m.name);
+                    assert!(patch.text.starts_with("--- a/"), "{}", m.name);
+                }
+                lists += 1;
+            }
+        }
+        assert!(lists >= 6, "found {lists} mutant lists");
+    }
+}

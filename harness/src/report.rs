@@ -14,6 +14,13 @@ pub struct KernelInfo {
     /// True when the tree built is not the canonical release.
     pub substitute: bool,
     pub origin: String,
+    /// The pristine tree that was patched and built.
+    #[serde(default)]
+    pub tree: String,
+    /// sha256 of the tarball that tree came from; absent for a directory
+    /// given with --kernel-src.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -27,6 +34,9 @@ pub struct RunResult {
     pub syscalls: BTreeMap<String, u32>,
     #[serde(default)]
     pub missing_syscalls: Vec<String>,
+    /// Where the wiring departs from numbers the handout fixes (pfstat).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrong_syscall_numbers: Vec<String>,
     pub tests: Vec<TestResult>,
     /// Seconds per stage: source, patch, config, build, guest, boot.
     pub timings_s: BTreeMap<String, f64>,
@@ -94,6 +104,11 @@ impl RunResult {
                     "note: built Linux {} from {} as a stand-in for {}\n",
                     k.version, k.origin, k.canonical
                 ));
+            } else if k.tarball_sha256.is_none() && !k.tree.is_empty() {
+                s.push_str(&format!(
+                    "note: built Linux {} from the tree {} (not checked against a pinned sha256)\n",
+                    k.version, k.tree
+                ));
             }
         }
         let times: Vec<String> = self
@@ -121,9 +136,12 @@ mod tests {
                 canonical: "6.1.6".into(),
                 substitute: true,
                 origin: "Debian linux-source-6.1".into(),
+                tree: "/cache/sources/78cb/linux-source-6.1".into(),
+                tarball_sha256: Some("ab".repeat(32)),
             }),
             syscalls: [("register".to_string(), 451)].into_iter().collect(),
             missing_syscalls: vec![],
+            wrong_syscall_numbers: vec![],
             tests: vec![
                 TestResult {
                     name: "register.self_returns_zero".into(),
@@ -163,6 +181,35 @@ mod tests {
     #[test]
     fn table_layout() {
         insta::assert_snapshot!(sample().table());
+    }
+
+    #[test]
+    fn result_json_names_the_tree_and_wrong_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = sample();
+        r.wrong_syscall_numbers = vec!["pf_set_param is 390 but the spec fixes 385".into()];
+        r.write(dir.path()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap())
+                .unwrap();
+        assert_eq!(v["kernel"]["tree"], "/cache/sources/78cb/linux-source-6.1");
+        assert_eq!(v["kernel"]["tarball_sha256"], "ab".repeat(32));
+        assert_eq!(
+            v["wrong_syscall_numbers"][0],
+            "pf_set_param is 390 but the spec fixes 385"
+        );
+        assert_eq!(RunResult::read(dir.path()).unwrap(), r);
+        // A local tree: nothing vouches for it, and the table says so.
+        let k = r.kernel.as_mut().unwrap();
+        k.substitute = false;
+        k.tarball_sha256 = None;
+        k.tree = "/tmp/k415/linux-4.15".into();
+        k.version = "4.15.0".into();
+        let t = r.table();
+        assert!(
+            t.contains("from the tree /tmp/k415/linux-4.15 (not checked against a pinned sha256)"),
+            "{t}"
+        );
     }
 
     #[test]

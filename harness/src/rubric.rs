@@ -294,6 +294,7 @@ mod tests {
             kernel: None,
             syscalls: BTreeMap::new(),
             missing_syscalls: vec![],
+            wrong_syscall_numbers: vec![],
             tests: cases_for("tracker")
                 .map(|c| {
                     let name = c.full_name();

@@ -46,6 +46,9 @@ pub struct KernelSource {
     pub substitute: bool,
     /// A human description: "kernel.org 6.1.6", "Debian linux-source-6.1", a path.
     pub origin: String,
+    /// sha256 of the tarball the tree was extracted from (None: a directory
+    /// given with --kernel-src, which nothing can vouch for).
+    pub tarball_sha256: Option<String>,
 }
 
 impl KernelSource {
@@ -89,6 +92,13 @@ pub fn resolve(
     if !pinned {
         tried.push(format!("{} has no pinned sha256 yet", canonical.version));
     }
+    if pinned && !cached.is_file() && recently_failed {
+        tried.push(format!(
+            "{} could not be downloaded within the last hour (see {})",
+            canonical.url,
+            failed_mark.display()
+        ));
+    }
     if pinned
         && !cached.is_file()
         && std::env::var_os("KGRADE_OFFLINE").is_none()
@@ -119,6 +129,7 @@ pub fn resolve(
             tree,
             substitute: false,
             origin: format!("kernel.org {}", canonical.version),
+            tarball_sha256: Some(actual),
         });
     }
     if let Some(sub) = &series.substitute {
@@ -127,16 +138,22 @@ pub fn resolve(
             let tree = extract(&sub.tarball, &key, cache)?;
             let version = tree_version(&tree)?;
             return Ok(KernelSource {
-                substitute: version != canonical.version,
+                substitute: !same_release(&version, &canonical.version),
                 origin: format!("Debian {} ({})", sub.package, sub.tarball.display()),
                 version,
                 tree,
+                tarball_sha256: Some(key),
             });
         }
         tried.push(format!(
             "substitute {} not found (apt-get install {})",
             sub.tarball.display(),
             sub.package
+        ));
+    } else {
+        tried.push(format!(
+            "the series has no offline stand-in: pass --kernel-src with a Linux {} tree or tarball",
+            canonical.version
         ));
     }
     Err(SourceError::Unavailable {
@@ -146,19 +163,33 @@ pub fn resolve(
 }
 
 fn from_path(path: &Path, series: &Series, cache: &Path) -> Result<KernelSource, SourceError> {
-    let tree = if path.is_dir() {
-        path.to_path_buf()
+    let (tree, tarball_sha256) = if path.is_dir() {
+        (path.to_path_buf(), None)
     } else {
         let key = sha256_remembered(path, cache)?;
-        extract(path, &key, cache)?
+        (extract(path, &key, cache)?, Some(key))
     };
     let version = tree_version(&tree)?;
     Ok(KernelSource {
-        substitute: version != series.canonical.version,
+        substitute: !same_release(&version, &series.canonical.version),
         origin: format!("local {}", path.display()),
         version,
         tree,
+        tarball_sha256,
     })
+}
+
+/// Whether two kernel versions name the same release: kernel.org calls the
+/// first release of a series "4.15", its Makefile says 4.15.0.
+pub fn same_release(a: &str, b: &str) -> bool {
+    let parts = |v: &str| {
+        let mut p: Vec<&str> = v.split('.').collect();
+        while p.len() < 3 {
+            p.push("0");
+        }
+        p.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    parts(a) == parts(b)
 }
 
 fn download(url: &str, dest: &Path) -> Result<(), SourceError> {
@@ -300,6 +331,69 @@ mod tests {
             Some("4.15.0")
         );
         assert_eq!(parse_version("nothing"), None);
+    }
+
+    #[test]
+    fn first_releases_have_two_spellings() {
+        assert!(same_release("4.15.0", "4.15"));
+        assert!(same_release("6.1.6", "6.1.6"));
+        assert!(!same_release("6.1.176", "6.1.6"));
+        assert!(!same_release("4.15.1", "4.15"));
+    }
+
+    fn series_without_substitute() -> Series {
+        Series {
+            canonical: crate::target::Canonical {
+                version: "4.15".into(),
+                url: "https://example.invalid/linux-4.15.tar.xz".into(),
+                sha256: "5a26478906d5005f4f809402e981518d2b8844949199f60c4b6e1f986ca2a769".into(),
+            },
+            substitute: None,
+        }
+    }
+
+    #[test]
+    fn an_unreachable_series_without_stand_in_says_what_to_pass() {
+        let cache = tempfile::tempdir().unwrap();
+        // A download failed a moment ago: no new attempt, no network needed.
+        let tarballs = cache.path().join("tarballs");
+        std::fs::create_dir_all(&tarballs).unwrap();
+        std::fs::write(tarballs.join("linux-4.15.tar.xz.unreachable"), "offline").unwrap();
+        let err = resolve("4.15", &series_without_substitute(), None, cache.path()).unwrap_err();
+        assert!(matches!(err, SourceError::Unavailable { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("series 4.15"), "{text}");
+        assert!(
+            text.contains("could not be downloaded within the last hour"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no offline stand-in: pass --kernel-src with a Linux 4.15 tree"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_local_tree_of_the_canonical_release_is_no_substitute() {
+        let cache = tempfile::tempdir().unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tree.path().join("Makefile"),
+            "VERSION = 4\nPATCHLEVEL = 15\nSUBLEVEL = 0\nEXTRAVERSION =\n",
+        )
+        .unwrap();
+        let src = resolve(
+            "4.15",
+            &series_without_substitute(),
+            Some(tree.path()),
+            cache.path(),
+        )
+        .unwrap();
+        assert_eq!(src.version, "4.15.0");
+        assert!(!src.substitute);
+        assert!(src.origin.starts_with("local "), "{}", src.origin);
+        assert_eq!(src.tarball_sha256, None);
+        assert_eq!(src.major_minor(), "4.15");
     }
 
     #[test]

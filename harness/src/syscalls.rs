@@ -56,6 +56,22 @@ pub fn discover(
     Err(NoTable(tables.join(", ")))
 }
 
+/// Where the patch's wiring departs from numbers the handout fixes, one
+/// sentence per syscall ("pf_set_param is 390 but the spec fixes 385").
+pub fn fixed_number_errors(map: &SyscallMap, fixed: &BTreeMap<String, u32>) -> Vec<String> {
+    fixed
+        .iter()
+        .filter_map(|(name, &want)| match map.numbers.get(name) {
+            Some(&got) if got == want => None,
+            Some(&got) => Some(format!("{name} is {got} but the spec fixes {want}")),
+            None => Some(format!(
+                "{name} is not in {} but the spec fixes {want}",
+                map.table
+            )),
+        })
+        .collect()
+}
+
 /// One table row: number, the syscall's name, and its entry point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -216,5 +232,34 @@ mod tests {
         assert_eq!(m.numbers["register"], 451);
         assert_eq!(m.missing, vec!["fetch".to_string()]);
         assert!(discover(dir.path(), &s(&["nope.tbl"]), &[], &[]).is_err());
+    }
+
+    #[test]
+    fn fixed_numbers_are_checked_by_name() {
+        let t = "384\ti386\tarch_prctl\tsys_arch_prctl\n\
+                 390\ti386\tpf_set_param\tsys_pf_set_param\n\
+                 386\ti386\tpf_get_info\tsys_pf_get_info\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("syscall_32.tbl"), t).unwrap();
+        let names = s(&["pf_set_param", "pf_get_info", "pf_cleanup"]);
+        let map = discover(dir.path(), &s(&["syscall_32.tbl"]), &s(&["i386"]), &names).unwrap();
+        let fixed: BTreeMap<String, u32> = [
+            ("pf_set_param".to_string(), 385),
+            ("pf_get_info".to_string(), 386),
+            ("pf_cleanup".to_string(), 387),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            fixed_number_errors(&map, &fixed),
+            [
+                "pf_cleanup is not in syscall_32.tbl but the spec fixes 387",
+                "pf_set_param is 390 but the spec fixes 385",
+            ]
+        );
+        let right = t.replace("390", "385") + "387\ti386\tpf_cleanup\tsys_pf_cleanup\n";
+        std::fs::write(dir.path().join("syscall_32.tbl"), right).unwrap();
+        let map = discover(dir.path(), &s(&["syscall_32.tbl"]), &s(&["i386"]), &names).unwrap();
+        assert!(fixed_number_errors(&map, &fixed).is_empty());
     }
 }

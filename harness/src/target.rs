@@ -74,6 +74,10 @@ pub struct Assignment {
     pub case_timeout_ms: u64,
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Syscall numbers the handout mandates, per kernel series (pfstat's
+    /// 385-387 on 4.15). Series without an entry take whatever the patch wired.
+    #[serde(default)]
+    pub fixed_syscalls: BTreeMap<String, BTreeMap<String, u32>>,
     /// Points per test; optional (every test is worth one point without it).
     #[serde(default)]
     pub rubric: RubricConfig,
@@ -103,6 +107,41 @@ impl Assignment {
             spec.kind
                 .check(value)
                 .map_err(|why| format!("spec parameter `{key}`: {why}"))?;
+        }
+        Ok(())
+    }
+
+    /// The mandated numbers on a series, if the assignment fixes them there.
+    pub fn fixed_for(&self, series: &str) -> Option<&BTreeMap<String, u32>> {
+        self.fixed_syscalls.get(series)
+    }
+
+    /// Fixed numbers must name this assignment's syscalls, every one of
+    /// them, on known series, without two syscalls sharing a number.
+    fn check_fixed(&self, known_series: &[&String]) -> Result<(), String> {
+        for (series, numbers) in &self.fixed_syscalls {
+            if !known_series.contains(&series) {
+                return Err(format!("fixed_syscalls names unknown series `{series}`"));
+            }
+            if let Some(stray) = numbers.keys().find(|n| !self.syscalls.contains(n)) {
+                return Err(format!(
+                    "fixed_syscalls.\"{series}\" names `{stray}`, which is not one of syscalls {:?}",
+                    self.syscalls
+                ));
+            }
+            if let Some(unset) = self.syscalls.iter().find(|n| !numbers.contains_key(*n)) {
+                return Err(format!(
+                    "fixed_syscalls.\"{series}\" has no number for `{unset}`"
+                ));
+            }
+            let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+            for (name, &nr) in numbers {
+                if let Some(other) = seen.insert(nr, name) {
+                    return Err(format!(
+                        "fixed_syscalls.\"{series}\" gives {nr} to both `{other}` and `{name}`"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -188,6 +227,8 @@ impl Catalog {
                 };
                 a.check_params().map_err(invalid_assignment)?;
                 a.rubric().map_err(|e| invalid_assignment(e.to_string()))?;
+                let known: Vec<&String> = file.series.keys().collect();
+                a.check_fixed(&known).map_err(invalid_assignment)?;
                 assignments.insert(entry.assignment.clone(), a);
             }
             let name = format!("{}/{}/{}", entry.assignment, entry.series, entry.arch);
@@ -263,6 +304,25 @@ mod tests {
     }
 
     #[test]
+    fn memuse_targets_reuse_the_tracker_series_and_arches() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        for (series, arch) in [
+            ("6.1", "x86_64"),
+            ("6.1", "arm64"),
+            ("6.13", "x86_64"),
+            ("6.13", "arm64"),
+        ] {
+            let m = catalog.target(&format!("memuse/{series}/{arch}")).unwrap();
+            let t = catalog.target(&format!("tracker/{series}/{arch}")).unwrap();
+            assert_eq!(m.series.canonical.version, t.series.canonical.version);
+            assert_eq!(m.arch.make_target, t.arch.make_target);
+            assert_eq!(m.assignment.syscalls, ["memuse"]);
+            assert_eq!(m.assignment.params["error_value"], -1);
+            assert_eq!(m.fragments().last().unwrap(), "memuse.config");
+        }
+    }
+
+    #[test]
     fn unknown_target_lists_the_known_ones() {
         let catalog = Catalog::load(&project_root()).unwrap();
         let err = catalog
@@ -283,6 +343,10 @@ mod tests {
         for f in std::fs::read_dir(src.join("kernel")).unwrap() {
             let f = f.unwrap();
             std::fs::copy(f.path(), configs.join("kernel").join(f.file_name())).unwrap();
+        }
+        for f in std::fs::read_dir(src.join("assignments")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), configs.join("assignments").join(f.file_name())).unwrap();
         }
         std::fs::write(configs.join("assignments/tracker.toml"), text).unwrap();
         Catalog::load(dir.path())
@@ -356,5 +420,76 @@ mod tests {
         .unwrap();
         let err = Catalog::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("make_targte"), "{err}");
+    }
+
+    /// A copy of the project's configs/ in a temp dir, with one file replaced.
+    fn configs_with(file: &str, text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let from = project_root().join("configs");
+        for sub in ["", "kernel", "assignments"] {
+            let to = dir.path().join("configs").join(sub);
+            std::fs::create_dir_all(&to).unwrap();
+            for e in std::fs::read_dir(from.join(sub)).unwrap() {
+                let e = e.unwrap();
+                if e.path().is_file() {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
+            }
+        }
+        std::fs::write(dir.path().join("configs").join(file), text).unwrap();
+        dir
+    }
+
+    #[test]
+    fn pfstat_has_fixed_numbers_per_series_and_no_offline_4_15() {
+        let catalog = Catalog::load(&project_root()).unwrap();
+        let t = catalog.target("pfstat/4.15/i386").unwrap();
+        let fixed = t.assignment.fixed_for("4.15").unwrap();
+        assert_eq!(fixed["pf_set_param"], 385);
+        assert_eq!(fixed["pf_get_info"], 386);
+        assert_eq!(fixed["pf_cleanup"], 387);
+        assert!(t.series.substitute.is_none());
+        assert_eq!(t.arch.syscall_abis, ["i386"]);
+        let t = catalog.target("pfstat/6.1/i386").unwrap();
+        assert_eq!(t.assignment.fixed_for("6.1").unwrap()["pf_cleanup"], 453);
+        let tracker = catalog.target("tracker/6.1/x86_64").unwrap();
+        assert!(tracker.assignment.fixed_for("6.1").is_none());
+    }
+
+    #[test]
+    fn bad_fixed_numbers_are_refused_on_load() {
+        let good = std::fs::read_to_string(project_root().join("configs/assignments/pfstat.toml"))
+            .unwrap();
+        let cases = [
+            (
+                good.replace("pf_cleanup = 387", "pf_cleanup = 386"),
+                "gives 386 to both `pf_cleanup` and `pf_get_info`",
+            ),
+            (
+                good.replace("pf_cleanup = 387", "pf_clean = 387"),
+                "names `pf_clean`, which is not one of syscalls",
+            ),
+            (
+                good.replace("pf_cleanup = 453\n", ""),
+                "fixed_syscalls.\"6.1\" has no number for `pf_cleanup`",
+            ),
+            (
+                good.replace("[fixed_syscalls.\"6.1\"]", "[fixed_syscalls.\"6.2\"]"),
+                "unknown series `6.2`",
+            ),
+            (
+                good.replace("pf_set_param = 385", "pf_set_param = \"385\""),
+                "invalid type",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_ne!(text, good, "the replacement for {want:?} matched nothing");
+            let dir = configs_with("assignments/pfstat.toml", &text);
+            let err = Catalog::load(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(err.contains("pfstat.toml"), "{err}");
+        }
+        let dir = configs_with("assignments/pfstat.toml", &good);
+        assert!(Catalog::load(dir.path()).is_ok());
     }
 }

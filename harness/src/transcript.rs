@@ -8,12 +8,9 @@
 //! timestamps, addresses, PIDs and durations redacted, and the kernel
 //! messages that only report the virtual machine's clock dropped.
 
+use crate::console;
 use regex::Regex;
 use std::sync::LazyLock;
-
-/// `[    1.234567] ` as printed with CONFIG_PRINTK_TIME.
-static KERNEL_STAMP: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\[\s*\d+\.\d+\] ").expect("valid regex"));
 
 /// Kernel messages about the emulated clock, timer and caches: they come and
 /// go with the host's load under TCG, never with the submission.
@@ -51,29 +48,13 @@ fn redact(line: &str) -> String {
 /// The transcript as two sections, guest then kernel, with the noise out.
 /// Two boots of the same kernel and plan normalise to the same text.
 pub fn normalise(serial: &str) -> String {
-    let mut guest = Vec::new();
-    let mut kernel = Vec::new();
-    // A guest line the kernel cut in two: its head waits for its tail.
-    let mut pending = String::new();
-    for raw in serial.lines() {
-        let line = raw.trim_end_matches('\r');
-        match KERNEL_STAMP.find(line) {
-            Some(stamp) => {
-                pending.push_str(&line[..stamp.start()]);
-                let message = &line[stamp.end()..];
-                if !CLOCK_NOISE.is_match(message.trim_start()) {
-                    kernel.push(redact(message.trim_end()));
-                }
-            }
-            None => {
-                let whole = std::mem::take(&mut pending) + line;
-                guest.push(redact(whole.trim_end()));
-            }
-        }
-    }
-    if !pending.is_empty() {
-        guest.push(redact(pending.trim_end()));
-    }
+    let (guest, kernel) = console::streams(serial);
+    let guest: Vec<String> = guest.iter().map(|l| redact(l.trim_end())).collect();
+    let kernel: Vec<String> = kernel
+        .iter()
+        .filter(|m| !CLOCK_NOISE.is_match(m.trim_start()))
+        .map(|m| redact(m.trim_end()))
+        .collect();
     let mut out = String::from("## guest\n");
     for l in &guest {
         out.push_str(l);

@@ -33,6 +33,10 @@ enum Task {
         /// Where each run's result.json and logs go.
         #[arg(long, default_value = "target/kgrade-test-all")]
         out: std::path::PathBuf,
+        /// SERIES=PATH: build that series from this kernel tree or tarball
+        /// (e.g. 4.15=/tmp/k415/linux-4.15); repeatable.
+        #[arg(long = "kernel-src", value_parser = test_all::parse_kernel_src)]
+        kernel_src: Vec<(String, std::path::PathBuf)>,
     },
     /// What CI runs: setup, lints, unit and end-to-end tests, then test-all.
     Test,
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
             no_mutants,
             mutants_on,
             out,
+            kernel_src,
         } => {
             let mutants = if no_mutants {
                 test_all::Mutants::None
@@ -59,7 +64,8 @@ fn main() -> ExitCode {
             } else {
                 test_all::Mutants::On(mutants_on)
             };
-            test_all::run(&targets, &mutants, &out)
+            let sources = kernel_src.into_iter().collect();
+            test_all::run(&targets, &mutants, &sources, &out)
         }
         Task::Test => test_all::ci(),
         Task::CiMatrix => test_all::matrix(),

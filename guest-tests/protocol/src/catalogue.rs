@@ -42,6 +42,14 @@ const REG_CAP: &[&str] = &["register", "resource_cap"];
 const REG_CAP_RESET: &[&str] = &["register", "resource_cap", "resource_reset"];
 const RESET: &[&str] = &["register", "resource_reset"];
 const T: &str = "tracker";
+const SET: &[&str] = &["pf_set_param"];
+const GET: &[&str] = &["pf_get_info"];
+const SET_GET: &[&str] = &["pf_set_param", "pf_get_info"];
+const SET_CLEAN: &[&str] = &["pf_set_param", "pf_cleanup"];
+const PF_ALL: &[&str] = &["pf_set_param", "pf_get_info", "pf_cleanup"];
+const P: &str = "pfstat";
+const MEMUSE: &[&str] = &["memuse"];
+const M: &str = "memuse";
 
 /// The whole catalogue, in the order the guest runs it.
 pub const CATALOGUE: &[Case] = &[
@@ -100,6 +108,49 @@ pub const CATALOGUE: &[Case] = &[
         REG_FETCH_DEREG,
     ),
     case(T, "threads", "per_task_accounting", REG_FETCH),
+    // pfstat: pf_set_param
+    case(P, "set_param", "tracks_a_process", SET_GET),
+    case(P, "set_param", "zero_length_is_einval", SET),
+    case(P, "set_param", "oversized_length_is_einval", SET),
+    case(P, "set_param", "bad_pointer_is_efault", SET),
+    // pf_get_info
+    case(P, "get_info", "fills_the_struct", SET_GET),
+    case(P, "get_info", "untracked_name_is_einval", SET_GET),
+    case(P, "get_info", "zero_length_is_einval", GET),
+    case(P, "get_info", "oversized_length_is_einval", GET),
+    case(P, "get_info", "bad_name_pointer_is_efault", GET),
+    case(P, "get_info", "bad_stat_pointer_is_efault", SET_GET),
+    // pf_cleanup
+    case(P, "cleanup", "returns_zero", SET_CLEAN),
+    case(P, "cleanup", "forgets_the_name", PF_ALL),
+    case(P, "cleanup", "counts_start_over", PF_ALL),
+    // copy-on-write counts, per VMA
+    case(P, "cow", "child_writes_counted", SET_GET),
+    case(P, "cow", "parent_writes_counted", SET_GET),
+    case(P, "cow", "second_write_not_counted", SET_GET),
+    case(P, "cow", "reads_not_counted", SET_GET),
+    case(P, "cow", "fresh_pages_not_counted", SET_GET),
+    case(P, "cow", "sole_owner_write_not_counted", SET_GET),
+    case(P, "cow", "each_vma_counts_its_own", SET_GET),
+    case(P, "cow", "writes_before_set_param_not_counted", SET_GET),
+    case(P, "cow", "total_is_the_sum", SET_GET),
+    // the VMA list
+    case(P, "vmas", "match_proc_maps", SET_GET),
+    case(P, "vmas", "more_than_128", SET_GET),
+    // memuse
+    case(M, "heap", "touched_pages_counted", MEMUSE),
+    case(M, "heap", "untouched_growth_at_most_one_page", MEMUSE),
+    case(M, "heap", "shrink_releases_pages", MEMUSE),
+    case(M, "heap", "mmap_is_not_heap", MEMUSE),
+    case(M, "heap", "no_heap_is_zero", MEMUSE),
+    case(M, "stack", "recursion_grows", MEMUSE),
+    case(M, "stack", "heap_growth_is_not_stack", MEMUSE),
+    case(M, "kernel", "heap_and_stack_growth_not_counted", MEMUSE),
+    case(M, "kernel", "mapping_above_stack_counted", MEMUSE),
+    case(M, "other", "child_figure_is_its_own", MEMUSE),
+    case(M, "errors", "invalid_kind", MEMUSE),
+    case(M, "errors", "missing_pid", MEMUSE),
+    case(M, "errors", "negative_pid", MEMUSE),
 ];
 
 /// The cases of one assignment, in run order.
@@ -138,7 +189,7 @@ mod tests {
     fn suites_are_contiguous() {
         // The guest prints one KTAP subtest block per suite: a suite split in
         // two would print two blocks with the same name.
-        for a in ["tracker"] {
+        for a in ["tracker", "pfstat", "memuse"] {
             let order: Vec<&str> = cases_for(a).map(|c| c.suite).collect();
             for s in suites_for(a) {
                 let first = order.iter().position(|x| *x == s).unwrap();
@@ -151,5 +202,25 @@ mod tests {
     #[test]
     fn tracker_has_enough_cases() {
         assert!(cases_for("tracker").count() >= 25);
+    }
+
+    #[test]
+    fn pfstat_cases_need_only_pfstat_syscalls() {
+        assert!(cases_for("pfstat").count() >= 20);
+        for c in cases_for("pfstat") {
+            assert!(!c.needs.is_empty(), "{}", c.full_name());
+            assert!(
+                c.needs.iter().all(|n| n.starts_with("pf_")),
+                "{}",
+                c.full_name()
+            );
+        }
+    }
+
+    #[test]
+    fn memuse_covers_every_kind_and_the_errors() {
+        let suites = suites_for("memuse");
+        assert_eq!(suites, ["heap", "stack", "kernel", "other", "errors"]);
+        assert!(cases_for("memuse").all(|c| c.needs == ["memuse"]));
     }
 }

@@ -11,6 +11,8 @@
 pub enum ParamKind {
     Bool,
     Int,
+    /// Any string.
+    Text,
     /// One of these words (compared without regard to case, as the guest does).
     Word(&'static [&'static str]),
 }
@@ -38,6 +40,14 @@ pub const PARAMS: &[ParamSpec] = &[
     param("tracker", "close_decrements", ParamKind::Bool),
     param("tracker", "kill_on_cap", ParamKind::Bool),
     param("tracker", "scope", ParamKind::Word(&["task", "tgid"])),
+    param("pfstat", "error_log_prefix", ParamKind::Text),
+    param("pfstat", "max_name_len", ParamKind::Int),
+    param(
+        "pfstat",
+        "vma_overflow",
+        ParamKind::Word(&["cap", "count_all"]),
+    ),
+    param("memuse", "error_value", ParamKind::Int),
 ];
 
 /// The declared parameters of one assignment.
@@ -53,6 +63,8 @@ impl ParamKind {
             ParamKind::Bool => Err(format!("expected true or false, got {value}")),
             ParamKind::Int if value.is_i64() => Ok(()),
             ParamKind::Int => Err(format!("expected an integer, got {value}")),
+            ParamKind::Text if value.is_string() => Ok(()),
+            ParamKind::Text => Err(format!("expected a string, got {value}")),
             ParamKind::Word(words) => match value.as_str() {
                 Some(s) if words.iter().any(|w| w.eq_ignore_ascii_case(s)) => Ok(()),
                 _ => Err(format!(
@@ -79,6 +91,8 @@ mod tests {
         assert!(ParamKind::Bool.check(&json!("yes")).is_err());
         assert!(ParamKind::Int.check(&json!(3)).is_ok());
         assert!(ParamKind::Int.check(&json!(3.5)).is_err());
+        assert!(ParamKind::Text.check(&json!("[INFO940] [ERROR]")).is_ok());
+        assert!(ParamKind::Text.check(&json!(1)).is_err());
         let w = ParamKind::Word(&["bytes", "MiB"]);
         assert!(w.check(&json!("mib")).is_ok());
         let e = w.check(&json!("KB")).unwrap_err();

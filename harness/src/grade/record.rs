@@ -219,6 +219,7 @@ mod tests {
             kernel: None,
             syscalls: Default::default(),
             missing_syscalls: vec![],
+            wrong_syscall_numbers: vec![],
             tests: vec![],
             timings_s: Default::default(),
             details: String::new(),
@@ -298,6 +299,7 @@ mod tests {
             version: "6.1.176".into(),
             substitute: true,
             origin: "Debian".into(),
+            tarball_sha256: None,
         };
         let k = inputs_key(&catalog, &target, &src, "ref").unwrap();
         let mut t2 = target.clone();

@@ -26,6 +26,7 @@ fn result(verdict: Verdict, failing: &[(&str, Outcome, &str)], reached: usize) -
         kernel: None,
         syscalls: Default::default(),
         missing_syscalls: vec![],
+        wrong_syscall_numbers: vec![],
         tests: cases_for("tracker")
             .take(reached)
             .map(|c| {
