@@ -71,6 +71,10 @@ enum Command {
         /// Keep every run already finished in OUT with the same submission and inputs.
         #[arg(long)]
         resume: bool,
+        /// Keep each student's patched tree and build directory in the cache
+        /// (faster reruns, about 100 MB per student and target).
+        #[arg(long)]
+        keep_workspaces: bool,
         /// Write Slurm scripts for N shards into OUT/slurm/ instead of grading.
         #[arg(long, value_name = "N")]
         emit_slurm: Option<usize>,
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
             out,
             shard,
             resume,
+            keep_workspaces,
             emit_slurm,
         } => {
             let opts = grade::Options {
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
                 jobs,
                 shard,
                 resume,
+                keep_workspaces,
             };
             match emit_slurm {
                 Some(n) => emit_slurm_scripts(&catalog, &opts, n),
@@ -180,6 +186,7 @@ fn main() -> ExitCode {
                 out: &out,
                 overlay: None,
                 only,
+                discard_workspace: false,
             };
             let result = pipeline::run(&req, &mut |stage| spinner.set_message(stage.to_string()));
             spinner.finish_and_clear();

@@ -16,7 +16,7 @@ use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use crate::syscalls;
 use crate::target::{Catalog, Target};
 use crate::verdict::{self, Verdict};
-use crate::workspace::{Workspace, WorkspaceError, WorkspaceLock};
+use crate::workspace::{self, Workspace, WorkspaceError, WorkspaceLock};
 use kgrade_protocol::{cases_for, Case, Plan, PLAN_PATH};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,17 @@ pub struct Request<'a> {
     pub overlay: Option<&'a PatchFile>,
     /// Case names to run; empty runs all.
     pub only: Vec<String>,
+    /// Remove the patched tree and build directory when the run is over.
+    pub discard_workspace: bool,
+}
+
+/// Calls [`workspace::discard`] when dropped, whichever way the run ends.
+struct DiscardOnDrop(PathBuf);
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        workspace::discard(&self.0);
+    }
 }
 
 /// The reference solution's directory for the tree actually built: a variant
@@ -191,6 +202,8 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         .join(paths::component(&target.name))
         .join(workspace_key(&src, &sub));
     let _lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
+    // Declared after the lock, so dropped (the tree removed) before it.
+    let _discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
     let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub) {
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),

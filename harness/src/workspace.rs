@@ -34,6 +34,19 @@ pub enum WorkspaceError {
     },
 }
 
+/// Takes a workspace's trees away but keeps its lock file, so a run waiting
+/// on the lock finds an empty directory and prepares it afresh. For runs
+/// whose tree nobody builds again (a class's submissions: about 100 MB each,
+/// and ccache makes a rerun cheap).
+pub fn discard(dir: &Path) {
+    // The stamp first: a half-removed tree must never look reusable.
+    let _ = std::fs::remove_file(dir.join("applied.sha256"));
+    for tree in ["src", "build"] {
+        let _ = std::fs::remove_dir_all(dir.join(tree));
+    }
+    let _ = std::fs::remove_file(dir.join(OVERLAY_MARK));
+}
+
 pub struct Workspace {
     /// Holds `src`, `build` and the bookkeeping files.
     pub dir: PathBuf,
@@ -205,6 +218,25 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn discard_drops_the_trees_but_not_the_lock() {
+        let d = tree();
+        let (ws_dir, pristine) = (d.path().join("ws"), d.path().join("pristine"));
+        let _lock = WorkspaceLock::acquire(&ws_dir).unwrap();
+        let ws = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD)).unwrap();
+        std::fs::create_dir_all(&ws.build).unwrap();
+        discard(&ws_dir);
+        assert!(!ws.src.exists() && !ws.build.exists());
+        assert!(!ws_dir.join("applied.sha256").exists());
+        assert!(ws_dir.join("lock").exists());
+        // The next run prepares it afresh.
+        let again = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(again.src.join("kernel/a.c")).unwrap(),
+            "one\nTWO\nthree\n"
+        );
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn reference_with(fixture_name: &str, only: &[&str]) -> RunResult {
         out: out.path(),
         overlay: Some(&patch),
         only: only.iter().map(|s| s.to_string()).collect(),
+        discard_workspace: false,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
     assert!(out.path().join("result.json").is_file());

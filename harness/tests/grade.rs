@@ -340,10 +340,16 @@ fn a_class_graded_whole_resumed_and_sharded_gets_one_set_of_grades() {
     demo_class(&class, &work.path().join("scratch"));
     let mut times = BTreeMap::new();
 
-    // 1. The whole class in one command.
+    // 1. The whole class in one command. Steps 1 and 2 keep the students'
+    // kernels so that each is built once; step 3 drops them as a class run
+    // does by default.
     let whole = work.path().join("whole");
     let t = Instant::now();
-    let out = run_ok(grade_cmd(&class, &whole, &["--jobs", "2"]));
+    let out = run_ok(grade_cmd(
+        &class,
+        &whole,
+        &["--jobs", "2", "--keep-workspaces"],
+    ));
     times.insert("1 whole class", t.elapsed());
     assert_eq!(
         runs_done(&out.stdout),
@@ -355,7 +361,7 @@ fn a_class_graded_whole_resumed_and_sharded_gets_one_set_of_grades() {
     // 2. Killed after three students, then resumed.
     let resumed = work.path().join("resumed");
     let t = Instant::now();
-    let mut child = grade_cmd(&class, &resumed, &["--jobs", "1"])
+    let mut child = grade_cmd(&class, &resumed, &["--jobs", "1", "--keep-workspaces"])
         .process_group(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -380,7 +386,11 @@ fn a_class_graded_whole_resumed_and_sharded_gets_one_set_of_grades() {
         "killed before the end: {finished:?}"
     );
     let before: Vec<_> = finished.iter().map(|s| identity(&resumed, s)).collect();
-    let out = run_ok(grade_cmd(&class, &resumed, &["--jobs", "2", "--resume"]));
+    let out = run_ok(grade_cmd(
+        &class,
+        &resumed,
+        &["--jobs", "2", "--resume", "--keep-workspaces"],
+    ));
     times.insert("2 killed and resumed", t.elapsed());
     let (ran, reused) = runs_done(&out.stdout);
     assert_eq!(

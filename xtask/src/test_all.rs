@@ -129,6 +129,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
             out: &dir.join("reference"),
             overlay: None,
             only: vec![],
+            discard_workspace: false,
         };
         let reference = pipeline::run(&req, &mut progress("reference"))
             .with_context(|| format!("{}: reference run", target.name))?;
