@@ -162,6 +162,34 @@ mod tests {
     }
 
     #[test]
+    fn every_catalogue_case_is_implemented_and_nothing_else() {
+        use std::collections::BTreeSet;
+        for a in ASSIGNMENTS {
+            let catalogue: BTreeSet<String> = cases_for(a.name).map(|c| c.full_name()).collect();
+            let implemented: BTreeSet<String> =
+                a.cases.iter().map(|(n, _)| n.to_string()).collect();
+            assert_eq!(
+                implemented.len(),
+                a.cases.len(),
+                "{}: a case is listed twice",
+                a.name
+            );
+            let missing: Vec<_> = catalogue.difference(&implemented).collect();
+            let extra: Vec<_> = implemented.difference(&catalogue).collect();
+            assert!(
+                missing.is_empty(),
+                "{}: not implemented: {missing:?}",
+                a.name
+            );
+            assert!(
+                extra.is_empty(),
+                "{}: not in the catalogue: {extra:?}",
+                a.name
+            );
+        }
+    }
+
+    #[test]
     fn suites_in_catalogue_order() {
         let all = select(&plan("[]"));
         let names: Vec<&str> = all.iter().map(|(s, _)| *s).collect();

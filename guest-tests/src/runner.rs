@@ -588,6 +588,16 @@ pub fn reaped_pid() -> Result<pid_t, String> {
     }
 }
 
+/// A plan for unit tests: `assignment` with the spec parameters `params`
+/// (a JSON object).
+#[cfg(test)]
+pub fn plan_with_params(assignment: &str, params: &str) -> Plan {
+    Plan::from_json(&format!(
+        r#"{{"assignment":"{assignment}","syscalls":{{}},"case_timeout_ms":1000,"params":{params}}}"#
+    ))
+    .expect("a valid test plan")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
