@@ -340,13 +340,11 @@ mod tests {
         std::fs::create_dir_all(configs.join("kernel")).unwrap();
         let src = project_root().join("configs");
         std::fs::copy(src.join("targets.toml"), configs.join("targets.toml")).unwrap();
-        for f in std::fs::read_dir(src.join("kernel")).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), configs.join("kernel").join(f.file_name())).unwrap();
-        }
-        for f in std::fs::read_dir(src.join("assignments")).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), configs.join("assignments").join(f.file_name())).unwrap();
+        for sub in ["kernel", "assignments"] {
+            for f in std::fs::read_dir(src.join(sub)).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), configs.join(sub).join(f.file_name())).unwrap();
+            }
         }
         std::fs::write(configs.join("assignments/tracker.toml"), text).unwrap();
         Catalog::load(dir.path())
