@@ -145,7 +145,11 @@ fn dev_tools(sh: &Shell) -> Result<()> {
 pub fn run() -> Result<()> {
     let sh = Shell::new()?;
     let is_debian = std::path::Path::new("/etc/debian_version").exists();
-    dev_tools(&sh)?;
+    // Only the tests need these: a machine that cannot get them can still
+    // build and grade, and the tests that need them say what is missing.
+    if let Err(e) = dev_tools(&sh) {
+        eprintln!("setup: warning: {e:#}");
+    }
     if !is_debian || !is_root() {
         println!("setup: not root on Debian/Ubuntu, so no system package was installed.");
         print_manual();
