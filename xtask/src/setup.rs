@@ -18,6 +18,7 @@ const PACKAGES: &[&str] = &[
     "libssl-dev",
     "ccache",
     "patch",
+    "bubblewrap",
     "curl",
     "xz-utils",
     "gcc-aarch64-linux-gnu",
