@@ -27,7 +27,16 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
         tool("bison", "bison"),
         tool("bc", "bc"),
         tool("patch", "patch"),
-        tool("flock", "util-linux"),
+        tool("bwrap", "bubblewrap"),
+        tool("setpriv", "util-linux"),
+        Check {
+            what: "the build sandbox starts (bubblewrap, user namespaces)".into(),
+            ok: crate::sandbox::Sandbox::probe().is_ok(),
+            fix: crate::sandbox::Sandbox::probe()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        },
         tool("ccache", "ccache"),
         Check {
             what: "libelf and openssl headers".into(),

@@ -1,21 +1,46 @@
-//! Configuring and building the kernel out of tree, with ccache, one build at
-//! a time on the machine (an flock shared by every kgrade process).
+//! Configuring and building the kernel out of tree, in the sandbox, with
+//! ccache, one build at a time on the machine (a lock shared by every kgrade
+//! process, taken before the clock of the build's time limit starts).
+//!
+//! ccache: trusted builds (the reference, mutants) fill the shared cache;
+//! a student's build reads it through a read-only mount and adds nothing, so
+//! no submission can plant an object another run would link.
 
+use crate::fault::{self, Fault};
 use crate::kconfig;
 use crate::paths;
-use crate::process::{self, ToolError};
+use crate::sandbox::{self, Limits, Mount, Step};
 use crate::target::{Catalog, Target};
-use crate::workspace::Workspace;
-use std::io::Write;
+use crate::workspace::{self, Workspace};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Disk a build may use (build dir and its /tmp): a tinyconfig build needs
+/// a few hundred MB.
+const DISK_CAP: u64 = 6 << 30;
+/// A generated `.config` is tens of KB.
+const CONFIG_CAP: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("kernel config lost wanted options after olddefconfig:\n  {}", .0.join("\n  "))]
     ConfigDropped(Vec<String>),
-    #[error("kernel build failed; first errors:\n{first_errors}")]
-    Failed { first_errors: String, log: PathBuf },
+    /// The submission's fault: it does not build, or broke a limit.
+    #[error("kernel build failed: {reason}")]
+    Failed {
+        reason: String,
+        first_errors: String,
+    },
+    /// `make tinyconfig` / `olddefconfig` refused the patched tree.
+    #[error("the kernel configuration failed: {reason}")]
+    ConfigFailed {
+        reason: String,
+        first_errors: String,
+    },
+    /// This machine's fault (full disk, OOM killer, missing tool).
+    #[error("{0}")]
+    Machine(String),
     #[error("cannot read config fragment: {0}")]
     Fragment(std::io::Error),
     #[error("config fragments {names}: {error}")]
@@ -24,12 +49,19 @@ pub enum BuildError {
         error: kconfig::FragmentError,
     },
     #[error(transparent)]
-    Tool(#[from] ToolError),
+    Sandbox(#[from] sandbox::SandboxError),
     #[error("I/O on {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A built kernel.
@@ -39,44 +71,129 @@ pub struct Built {
     pub log: PathBuf,
 }
 
-fn make(target: &Target, ws: &Workspace) -> Command {
-    let mut cmd = Command::new("flock");
+/// Whose code a build compiles: decides what it may write of the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The reference solution and mutants.
+    Trusted,
+    /// A student's submission.
+    Untrusted,
+}
+
+/// How long configure + build may take, and who the code is from.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildPolicy {
+    pub trust: Trust,
+    pub wall: Duration,
+}
+
+/// The machine-wide build lock, held for configure and build together.
+pub fn lock() -> Result<paths::FileLock, BuildError> {
     let lock = paths::build_lock();
-    if let Some(dir) = lock.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    let dir = lock.parent().unwrap_or(Path::new("/"));
+    paths::FileLock::acquire_file(&lock).map_err(io(dir))
+}
+
+fn ccache_mount(policy: &BuildPolicy) -> Mount {
+    let dir = paths::cache_root().join("ccache-shared");
+    Mount {
+        host: dir,
+        inside: "/kgrade/ccache".into(),
+        writable: policy.trust == Trust::Trusted,
     }
+}
+
+/// Everything a `make` of this workspace sees and runs with.
+fn make_step(
+    target: &Target,
+    ws: &Workspace,
+    policy: &BuildPolicy,
+    args: &[&str],
+    wall: Duration,
+) -> Step<'static> {
+    let sb = &ws.sandbox;
+    let (src, build, tmp, ccache) = (
+        ws.src_mount(false),
+        ws.build_mount(),
+        ws.tmp_mount(),
+        ccache_mount(policy),
+    );
     let cc = format!("{}gcc", target.arch.cross_compile);
-    let cc = if process::have("ccache") {
+    let cc = if crate::process::have("ccache") {
         format!("ccache {cc}")
     } else {
         cc
     };
-    cmd.arg(lock)
-        .arg("make")
-        .arg("-C")
-        .arg(&ws.src)
-        .arg(format!("O={}", ws.build.display()))
-        .arg(format!("ARCH={}", target.arch.make_arch))
-        .arg(format!("CC={cc}"))
-        .env("CCACHE_DIR", paths::cache_root().join("ccache"))
-        // Paths relative to the workspace in ccache's keys: every submission's
-        // workspace has the same layout, so a new one reuses the objects of
-        // the last (a warm cold build instead of a full one).
-        .env("CCACHE_BASEDIR", &ws.dir)
-        .env("CCACHE_NOHASHDIR", "1")
-        // Reproducible images: the same source gives the same kernel.
-        .env("KBUILD_BUILD_TIMESTAMP", "2000-01-01")
-        .env("KBUILD_BUILD_USER", "kgrade")
-        .env("KBUILD_BUILD_HOST", "kgrade");
+    let mut argv: Vec<OsString> = vec![
+        "-C".into(),
+        sb.path(&src).into(),
+        format!("O={}", sb.path(&build).display()).into(),
+        format!("ARCH={}", target.arch.make_arch).into(),
+        format!("CC={cc}").into(),
+    ];
     if !target.arch.cross_compile.is_empty() {
-        cmd.arg(format!("CROSS_COMPILE={}", target.arch.cross_compile));
+        argv.push(format!("CROSS_COMPILE={}", target.arch.cross_compile).into());
     }
-    cmd
+    argv.extend(args.iter().map(OsString::from));
+    let mut env = workspace::base_env();
+    env.extend([
+        ("CCACHE_DIR".into(), sb.path(&ccache).into()),
+        ("CCACHE_NOHASHDIR".into(), "1".into()),
+        ("CCACHE_TEMPDIR".into(), "/tmp".into()),
+        ("CCACHE_UMASK".into(), "022".into()),
+        // Reproducible images: the same source gives the same kernel.
+        ("KBUILD_BUILD_TIMESTAMP".into(), "2000-01-01".into()),
+        ("KBUILD_BUILD_USER".into(), "kgrade".into()),
+        ("KBUILD_BUILD_HOST".into(), "kgrade".into()),
+    ]);
+    if !sb.is_on() {
+        // Without the sandbox's fixed paths, keys relative to the workspace
+        // let a new workspace reuse the last one's objects.
+        env.push(("CCACHE_BASEDIR".into(), ws.dir.clone().into()));
+        env.push(("TMPDIR".into(), ws.tmp.clone().into()));
+    }
+    if policy.trust == Trust::Untrusted {
+        env.push(("CCACHE_READONLY".into(), "1".into()));
+    }
+    Step {
+        program: "make",
+        args: argv,
+        cwd: sb.path(&build),
+        mounts: vec![src, build, tmp, ccache],
+        env,
+        limits: Limits::build(wall, DISK_CAP),
+    }
+}
+
+/// Runs one `make` and judges how it ended ([`fault::judge_build`]).
+fn run_make(
+    target: &Target,
+    ws: &Workspace,
+    policy: &BuildPolicy,
+    args: &[&str],
+    deadline: Instant,
+) -> Result<(sandbox::Finished, Option<Fault>), BuildError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let step = make_step(target, ws, policy, args, left.max(Duration::from_secs(1)));
+    for m in step.mounts.iter().filter(|m| m.writable) {
+        ws.sandbox.own(&m.host)?;
+    }
+    let oom_before = fault::oom_kills();
+    let done = ws.sandbox.run(&step)?;
+    let machine = fault::Machine::after(&ws.dir, oom_before);
+    let verdict = fault::judge_build(&done, &machine, policy.wall);
+    Ok((done, verdict))
 }
 
 /// `tinyconfig` + fragments + `olddefconfig`, verified. Skipped when the
 /// fragments are unchanged since the last configure of this build dir.
-pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(), BuildError> {
+pub fn configure(
+    catalog: &Catalog,
+    target: &Target,
+    ws: &Workspace,
+    policy: &BuildPolicy,
+    deadline: Instant,
+) -> Result<(), BuildError> {
     let paths: Vec<PathBuf> = target
         .fragments()
         .iter()
@@ -96,91 +213,102 @@ pub fn configure(catalog: &Catalog, target: &Target, ws: &Workspace) -> Result<(
             stamp_text.push_str(&format!("{} {name}\n", kconfig::IF_PRESENT));
         }
     }
-    let stamp = ws.build.join(".kgrade-fragments");
-    let config = ws.build.join(".config");
-    if config.is_file()
+    // The stamp lives beside the build dir, where the build cannot write.
+    let stamp = ws.dir.join("fragments.stamp");
+    let config_text = || sandbox::read_untrusted(&ws.build, ".config", CONFIG_CAP);
+    if config_text().is_ok()
         && std::fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())
     {
         return Ok(());
     }
+    let _ = std::fs::remove_file(&stamp);
     let declared = if wanted.values().any(|w| w.if_present) {
-        kconfig::declared_symbols(&ws.src, kconfig::srcarch(&target.arch.make_arch)).map_err(
-            |source| BuildError::Io {
-                path: ws.src.clone(),
-                source,
-            },
-        )?
+        kconfig::declared_symbols(&ws.src, kconfig::srcarch(&target.arch.make_arch))
+            .map_err(io(&ws.src))?
     } else {
         Default::default()
     };
     let wants = kconfig::applicable(&wanted, |s| declared.contains(s));
     let wanted_text = kconfig::fragment_text(&wants);
-    std::fs::create_dir_all(&ws.build).map_err(|source| BuildError::Io {
-        path: ws.build.clone(),
-        source,
-    })?;
-    process::run_ok(make(target, ws).arg("tinyconfig"))?;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&config)
-        .map_err(|source| BuildError::Io {
-            path: config.clone(),
-            source,
-        })?;
-    f.write_all(wanted_text.as_bytes())
-        .map_err(|source| BuildError::Io {
-            path: config.clone(),
-            source,
-        })?;
-    drop(f);
-    process::run_ok(make(target, ws).arg("olddefconfig"))?;
-    let final_text = std::fs::read_to_string(&config).map_err(|source| BuildError::Io {
-        path: config.clone(),
-        source,
-    })?;
-    let lost = kconfig::dropped(&wants, &final_text);
+    config_step(target, ws, policy, "tinyconfig", deadline)?;
+    // Read (no links followed) and written anew: never appended to a file
+    // the build could have replaced with a link.
+    let mut config = config_text().map_err(io(&ws.build))?;
+    config.extend_from_slice(wanted_text.as_bytes());
+    let config_path = ws.build.join(".config");
+    let _ = std::fs::remove_file(&config_path);
+    std::fs::write(&config_path, &config).map_err(io(&config_path))?;
+    config_step(target, ws, policy, "olddefconfig", deadline)?;
+    let final_text = config_text().map_err(io(&ws.build))?;
+    let lost = kconfig::dropped(&wants, &String::from_utf8_lossy(&final_text));
     if !lost.is_empty() {
         return Err(BuildError::ConfigDropped(lost));
     }
-    std::fs::write(&stamp, stamp_text).map_err(|source| BuildError::Io {
-        path: stamp,
-        source,
-    })?;
+    std::fs::write(&stamp, stamp_text).map_err(io(&stamp))?;
     Ok(())
 }
 
-/// Builds the kernel image; the whole log is kept in `log`.
-pub fn build(target: &Target, ws: &Workspace, log: &Path) -> Result<Built, BuildError> {
+fn config_step(
+    target: &Target,
+    ws: &Workspace,
+    policy: &BuildPolicy,
+    what: &str,
+    deadline: Instant,
+) -> Result<(), BuildError> {
+    let (done, verdict) = run_make(target, ws, policy, &[what], deadline)?;
+    match verdict {
+        None => Ok(()),
+        Some(Fault::Machine(why)) => Err(BuildError::Machine(why)),
+        Some(Fault::Submission(reason)) => Err(BuildError::ConfigFailed {
+            reason,
+            first_errors: first_errors(&done.output),
+        }),
+    }
+}
+
+/// Builds the kernel image; the log (head and tail when long) goes to `log`.
+pub fn build(
+    target: &Target,
+    ws: &Workspace,
+    policy: &BuildPolicy,
+    log: &Path,
+    deadline: Instant,
+) -> Result<Built, BuildError> {
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let log_file = std::fs::File::create(log).map_err(|source| BuildError::Io {
-        path: log.into(),
-        source,
-    })?;
-    let err_file = log_file.try_clone().map_err(|source| BuildError::Io {
-        path: log.into(),
-        source,
-    })?;
-    let mut cmd = make(target, ws);
-    cmd.arg(format!("-j{jobs}"))
-        .arg(&target.arch.make_target)
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(err_file);
-    let status = cmd.status().map_err(|source| ToolError::Spawn {
-        program: "make".into(),
-        source,
-    })?;
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    if !status.success() {
+    let j = format!("-j{jobs}");
+    let (done, verdict) = run_make(
+        target,
+        ws,
+        policy,
+        &[&j, &target.arch.make_target],
+        deadline,
+    )?;
+    std::fs::write(log, &done.output).map_err(io(log))?;
+    match verdict {
+        None => {}
+        Some(Fault::Machine(why)) => return Err(BuildError::Machine(why)),
+        Some(Fault::Submission(reason)) => {
+            return Err(BuildError::Failed {
+                first_errors: first_errors(&done.output),
+                reason,
+            })
+        }
+    }
+    let image = ws.build.join(&target.arch.image);
+    // The image is the build's output: a link to a host file is no kernel.
+    let regular = std::fs::symlink_metadata(&image)
+        .map(|m| m.is_file())
+        .unwrap_or(false);
+    if !regular {
         return Err(BuildError::Failed {
-            first_errors: first_errors(&text),
-            log: log.into(),
+            reason: format!("the build left no kernel image at {}", target.arch.image),
+            first_errors: String::new(),
         });
     }
     Ok(Built {
-        image: ws.build.join(&target.arch.image),
+        image,
         log: log.into(),
     })
 }

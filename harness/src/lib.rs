@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod doctor;
+pub mod fault;
 pub mod grade;
 pub mod guest;
 pub mod initramfs;
@@ -18,6 +19,7 @@ pub mod process;
 pub mod qemu;
 pub mod report;
 pub mod rubric;
+pub mod sandbox;
 pub mod source;
 pub mod submission;
 pub mod syscalls;

@@ -42,6 +42,12 @@ enum Command {
         /// Run only these tests (suite.case), repeatable.
         #[arg(long = "only")]
         only: Vec<String>,
+        /// Grade even where the build sandbox cannot start (unsafe).
+        #[arg(long)]
+        no_sandbox: bool,
+        /// Build time limit in seconds (default: the assignment's).
+        #[arg(long)]
+        build_timeout: Option<u64>,
     },
     /// Grade a class: every submission in DIR on every target of an assignment.
     ///
@@ -75,6 +81,11 @@ enum Command {
         /// (faster reruns, about 100 MB per student and target).
         #[arg(long)]
         keep_workspaces: bool,
+        /// Grade even where the build sandbox cannot start: the students'
+        /// build code then runs as you, unconfined. Never on a machine that
+        /// matters.
+        #[arg(long)]
+        no_sandbox: bool,
         /// Write Slurm scripts for N shards into OUT/slurm/ instead of grading.
         #[arg(long, value_name = "N")]
         emit_slurm: Option<usize>,
@@ -126,6 +137,7 @@ fn main() -> ExitCode {
             shard,
             resume,
             keep_workspaces,
+            no_sandbox,
             emit_slurm,
         } => {
             let opts = grade::Options {
@@ -137,6 +149,7 @@ fn main() -> ExitCode {
                 shard,
                 resume,
                 keep_workspaces,
+                no_sandbox,
             };
             match emit_slurm {
                 Some(n) => emit_slurm_scripts(&catalog, &opts, n),
@@ -163,6 +176,8 @@ fn main() -> ExitCode {
             kernel_src,
             out,
             only,
+            no_sandbox,
+            build_timeout,
         } => {
             let target = match catalog.target(&target) {
                 Ok(t) => t,
@@ -187,6 +202,8 @@ fn main() -> ExitCode {
                 overlay: None,
                 only,
                 discard_workspace: false,
+                allow_unsandboxed: no_sandbox,
+                build_timeout: build_timeout.map(Duration::from_secs),
             };
             let result = pipeline::run(&req, &mut |stage| spinner.set_message(stage.to_string()));
             spinner.finish_and_clear();

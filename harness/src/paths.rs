@@ -46,9 +46,22 @@ pub struct FileLock(#[allow(dead_code)] std::fs::File);
 impl FileLock {
     /// Waits for the lock on `dir/lock`, creating the directory if needed.
     pub fn acquire(dir: &Path) -> std::io::Result<FileLock> {
-        use std::os::fd::AsRawFd;
         std::fs::create_dir_all(dir)?;
-        let file = std::fs::File::create(dir.join("lock"))?;
+        FileLock::acquire_file(&dir.join("lock"))
+    }
+
+    /// Waits for the lock on the file `path` (created if needed, in an
+    /// existing or new directory).
+    pub fn acquire_file(path: &Path) -> std::io::Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
         // SAFETY: flock on a descriptor we own; released when the file closes.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error());

@@ -7,7 +7,7 @@
 use crate::console;
 use crate::guest::{self, GuestError};
 use crate::initramfs::Initramfs;
-use crate::kbuild::{self, BuildError};
+use crate::kbuild::{self, BuildError, BuildPolicy, Trust};
 use crate::paths;
 use crate::qemu::{self, QemuError};
 use crate::report::{KernelInfo, RunResult};
@@ -32,6 +32,10 @@ pub enum InfraError {
     Qemu(#[from] QemuError),
     #[error("no reference solution for {assignment} in {looked}")]
     NoReference { assignment: String, looked: String },
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error("this machine failed the build: {0}")]
+    Machine(String),
     #[error("{0}")]
     Other(String),
     #[error("I/O on {path}: {source}")]
@@ -64,6 +68,10 @@ pub struct Request<'a> {
     pub only: Vec<String>,
     /// Remove the patched tree and build directory when the run is over.
     pub discard_workspace: bool,
+    /// Grade a submission even where the build sandbox cannot start.
+    pub allow_unsandboxed: bool,
+    /// Overrides the assignment's build time limit.
+    pub build_timeout: Option<Duration>,
 }
 
 /// Calls [`workspace::discard`] when dropped, whichever way the run ends.
@@ -196,27 +204,40 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         None => sub.origin.clone(),
     };
 
+    // The reference and mutants are ours; anything else is a student's.
+    let trusted = req.submission.is_none();
+    let sandbox = crate::sandbox::Sandbox::for_run(trusted, req.allow_unsandboxed)?;
     progress("apply patches");
     let ws_dir = cache
-        .join("work")
+        .join("workspaces")
         .join(paths::component(&target.name))
         .join(workspace_key(&src, &sub));
     let _lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
     // Declared after the lock, so dropped (the tree removed) before it.
     let _discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
-    let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub) {
+    let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub, &sandbox) {
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),
     };
     if let Some(overlay) = req.overlay {
-        if let Err(e) = ws.add_overlay(overlay) {
+        if let Err(e) = ws.add_overlay(overlay, &src.tree) {
             return patch_verdict(e, result, timer, finish);
         }
     }
     timer.lap("patch");
-    let outcome = build_and_boot(req, &src, &ws, &mut result, &mut timer, progress);
+    let policy = BuildPolicy {
+        trust: if trusted {
+            Trust::Trusted
+        } else {
+            Trust::Untrusted
+        },
+        wall: req
+            .build_timeout
+            .unwrap_or(Duration::from_secs(target.assignment.build_timeout_s)),
+    };
+    let outcome = build_and_boot(req, &policy, &ws, &mut result, &mut timer, progress);
     if let Some(overlay) = req.overlay {
-        ws.remove_overlay(overlay)
+        ws.remove_overlay(overlay, &src.tree)
             .map_err(|e| InfraError::Other(format!("cannot remove {}: {e}", overlay.name)))?;
     }
     let (verdict, reason) = outcome?;
@@ -246,38 +267,51 @@ fn patch_verdict(
         WorkspaceError::Submission(SubmissionError::Unsafe(why)) => {
             finish(result, timer, Verdict::Rejected, format!("refused: {why}"))
         }
+        WorkspaceError::PatchLimit { patch, why } => finish(
+            result,
+            timer,
+            Verdict::PatchFailed,
+            format!("{patch}: patching stopped at a limit ({why})"),
+        ),
         other => Err(InfraError::Other(other.to_string())),
     }
 }
 
 fn build_and_boot(
     req: &Request,
-    src: &KernelSource,
+    policy: &BuildPolicy,
     ws: &Workspace,
     result: &mut RunResult,
     timer: &mut Timer,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Verdict, String), InfraError> {
-    let _ = src;
     let target = req.target;
     let build_log = req.out.join("build.log");
+    progress("wait for the build lock");
+    let lock = kbuild::lock().map_err(|e| InfraError::Other(e.to_string()))?;
+    timer.lap("wait");
+    // The time limit starts once the lock is ours.
+    let deadline = Instant::now() + policy.wall;
     progress("configure kernel");
-    let built = kbuild::configure(req.catalog, target, ws).and_then(|()| {
+    let built = kbuild::configure(req.catalog, target, ws, policy, deadline).and_then(|()| {
         timer.lap("config");
         progress("build kernel");
-        kbuild::build(target, ws, &build_log)
+        kbuild::build(target, ws, policy, &build_log, deadline)
     });
+    drop(lock);
     timer.lap("build");
     let built = match built {
         Ok(b) => b,
-        Err(BuildError::Failed { first_errors, .. }) => {
-            result.details = first_errors.clone();
+        Err(BuildError::Failed {
+            reason,
+            first_errors,
+        }) => {
             let first = first_errors
                 .lines()
                 .find(|l| l.contains("error"))
-                .unwrap_or("see build.log")
-                .trim()
-                .to_string();
+                .map(|l| l.trim().to_string())
+                .unwrap_or(reason);
+            result.details = first_errors;
             return Ok((Verdict::BuildFailed, first));
         }
         Err(BuildError::ConfigDropped(lost)) => {
@@ -289,14 +323,22 @@ fn build_and_boot(
         }
         // `make tinyconfig` / `olddefconfig` refusing the patched tree (a
         // student's Kconfig with a syntax error) is the submission's doing.
-        Err(BuildError::Tool(crate::process::ToolError::Failed { output, .. })) => {
-            result.details = kbuild::first_errors(&output);
-            let first = result.details.lines().next().unwrap_or("").trim();
+        Err(BuildError::ConfigFailed {
+            reason,
+            first_errors,
+        }) => {
+            let first = first_errors
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+                .unwrap_or(reason);
+            result.details = first_errors;
             return Ok((
                 Verdict::BuildFailed,
                 format!("the kernel configuration failed: {first}"),
             ));
         }
+        Err(BuildError::Machine(why)) => return Err(InfraError::Machine(why)),
         Err(e) => return Err(InfraError::Other(e.to_string())),
     };
 

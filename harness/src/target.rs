@@ -72,6 +72,11 @@ pub struct Assignment {
     pub syscalls: Vec<String>,
     pub fragment: Option<String>,
     pub case_timeout_ms: u64,
+    /// Wall-clock limit for configuring and building one kernel; a build
+    /// over it is the submission's `build-failed`. The default suits a cold
+    /// arm64 build on a busy 2-core machine.
+    #[serde(default = "default_build_timeout_s")]
+    pub build_timeout_s: u64,
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
     /// Syscall numbers the handout mandates, per kernel series (pfstat's
@@ -81,6 +86,10 @@ pub struct Assignment {
     /// Points per test; optional (every test is worth one point without it).
     #[serde(default)]
     pub rubric: RubricConfig,
+}
+
+fn default_build_timeout_s() -> u64 {
+    1500
 }
 
 impl Assignment {

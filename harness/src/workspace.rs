@@ -1,19 +1,32 @@
 //! A run's own copy of the pristine tree with the submission applied.
 //!
-//! The copy is a hard-link farm (`cp -al`): cheap, and GNU patch replaces the
-//! files it changes instead of writing through the link, so the pristine tree
-//! in the cache is never touched.
+//! The copy is a real one (reflinked where the filesystem can), made and
+//! patched inside the sandbox: a hard-link farm would let a build write
+//! through a link into the pristine tree every later run copies. Inside the
+//! sandbox every workspace sits at the same paths (`/kgrade/src`,
+//! `/kgrade/build`), so compiler command lines, and with them ccache's keys,
+//! are the same for every submission.
 
-use crate::process::{self, ToolError};
+use crate::sandbox::{self, Ended, Limits, Mount, Sandbox, SandboxError, Step};
 use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 /// Held for a whole run: two runs of the same submission (or a mutant over
 /// the reference) must not interleave.
 pub type WorkspaceLock = crate::paths::FileLock;
 
 const OVERLAY_MARK: &str = "overlay.active";
+/// Where the trees are seen inside the sandbox.
+pub const SRC: &str = "/kgrade/src";
+pub const BUILD: &str = "/kgrade/build";
+const PRISTINE: &str = "/kgrade/pristine";
+const INPUT: &str = "/kgrade/in";
+/// Copying a kernel tree takes seconds; patching one, less.
+const COPY_LIMIT: Duration = Duration::from_secs(600);
+const PATCH_LIMIT: Duration = Duration::from_secs(120);
+/// Rejected hunks shown to the student: enough to see what failed.
+const REJECTS_CAP: u64 = 256 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -23,10 +36,14 @@ pub enum WorkspaceError {
         output: String,
         rejects: String,
     },
+    #[error("{patch}: `patch` did not finish: {why}")]
+    PatchLimit { patch: String, why: String },
     #[error(transparent)]
     Submission(#[from] SubmissionError),
     #[error(transparent)]
-    Tool(#[from] ToolError),
+    Sandbox(#[from] SandboxError),
+    #[error("copying the kernel tree failed: {0}")]
+    Copy(String),
     #[error("I/O on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -34,14 +51,21 @@ pub enum WorkspaceError {
     },
 }
 
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
+    move |source| WorkspaceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Takes a workspace's trees away but keeps its lock file, so a run waiting
 /// on the lock finds an empty directory and prepares it afresh. For runs
-/// whose tree nobody builds again (a class's submissions: about 100 MB each,
+/// whose tree nobody builds again (a class's submissions: about 1 GB each,
 /// and ccache makes a rerun cheap).
 pub fn discard(dir: &Path) {
     // The stamp first: a half-removed tree must never look reusable.
     let _ = std::fs::remove_file(dir.join("applied.sha256"));
-    for tree in ["src", "build"] {
+    for tree in ["src", "build", "tmp", "in"] {
         let _ = std::fs::remove_dir_all(dir.join(tree));
     }
     let _ = std::fs::remove_file(dir.join(OVERLAY_MARK));
@@ -54,6 +78,13 @@ pub struct Workspace {
     pub src: PathBuf,
     /// The out-of-tree build directory (`make O=`).
     pub build: PathBuf,
+    /// Scratch space the build sees as /tmp (on disk, so it counts against
+    /// the disk cap).
+    pub tmp: PathBuf,
+    /// Patches in, rejected hunks out.
+    input: PathBuf,
+    /// How this workspace's steps run.
+    pub sandbox: Sandbox,
 }
 
 impl Workspace {
@@ -63,9 +94,16 @@ impl Workspace {
         dir: &Path,
         pristine: &Path,
         submission: &Submission,
+        sandbox: &Sandbox,
     ) -> Result<Workspace, WorkspaceError> {
-        let src = dir.join("src");
-        let build = dir.join("build");
+        let ws = Workspace {
+            dir: dir.into(),
+            src: dir.join("src"),
+            build: dir.join("build"),
+            tmp: dir.join("tmp"),
+            input: dir.join("in"),
+            sandbox: sandbox.clone(),
+        };
         let stamp = dir.join("applied.sha256");
         let digest = submission.digest();
         // An overlay left on by an interrupted run makes the tree unknown.
@@ -75,88 +113,186 @@ impl Workspace {
                 .unwrap_or(false);
         if !reusable {
             let _ = std::fs::remove_file(&stamp);
-            if src.exists() {
-                std::fs::remove_dir_all(&src).map_err(|source| WorkspaceError::Io {
-                    path: src.clone(),
-                    source,
-                })?;
+            if ws.src.exists() {
+                std::fs::remove_dir_all(&ws.src).map_err(io(&ws.src))?;
             }
-            std::fs::create_dir_all(dir).map_err(|source| WorkspaceError::Io {
-                path: dir.into(),
-                source,
-            })?;
-            process::run_ok(Command::new("cp").arg("-al").arg(pristine).arg(&src))?;
+            ws.own_dirs()?;
+            ws.copy_pristine(pristine)?;
             let _ = std::fs::remove_file(dir.join(OVERLAY_MARK));
-            let ws = Workspace {
-                dir: dir.into(),
-                src: src.clone(),
-                build: build.clone(),
-            };
             for patch in &submission.patches {
-                ws.patch(patch, false)?;
+                ws.patch(patch, false, pristine)?;
             }
-            std::fs::write(&stamp, &digest).map_err(|source| WorkspaceError::Io {
-                path: stamp.clone(),
-                source,
-            })?;
+            std::fs::write(&stamp, &digest).map_err(io(&stamp))?;
+        } else {
+            ws.own_dirs()?;
         }
-        Ok(Workspace {
-            dir: dir.into(),
-            src,
-            build,
-        })
+        Ok(ws)
+    }
+
+    /// The directories the sandboxed steps write, owned by their user.
+    fn own_dirs(&self) -> Result<(), WorkspaceError> {
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        for d in [&self.src, &self.build, &self.tmp, &self.input] {
+            self.sandbox.own(d)?;
+        }
+        Ok(())
+    }
+
+    /// The source tree as a step sees it; read-only unless `writable`.
+    pub fn src_mount(&self, writable: bool) -> Mount {
+        Mount {
+            host: self.src.clone(),
+            inside: SRC.into(),
+            writable,
+        }
+    }
+
+    pub fn build_mount(&self) -> Mount {
+        Mount::rw(&self.build, BUILD)
+    }
+
+    pub fn tmp_mount(&self) -> Mount {
+        Mount::rw(&self.tmp, "/tmp")
+    }
+
+    fn copy_pristine(&self, pristine: &Path) -> Result<(), WorkspaceError> {
+        let from = Mount::ro(pristine, PRISTINE);
+        let to = self.src_mount(true);
+        let mut source = self.sandbox.path(&from).into_os_string();
+        source.push("/.");
+        let step = Step {
+            program: "cp",
+            args: vec![
+                "-R".into(),
+                "--preserve=mode,timestamps".into(),
+                "--reflink=auto".into(),
+                source,
+                self.sandbox.path(&to).into_os_string(),
+            ],
+            cwd: self.sandbox.path(&to),
+            mounts: vec![from, to],
+            env: base_env(),
+            limits: Limits::short(COPY_LIMIT),
+        };
+        let done = self.sandbox.run(&step)?;
+        if !done.ended.success() {
+            return Err(WorkspaceError::Copy(format!(
+                "{:?}: {}",
+                done.ended,
+                done.output.lines().take(5).collect::<Vec<_>>().join("\n")
+            )));
+        }
+        Ok(())
     }
 
     /// Applies a patch over the prepared tree, to be taken off again with
     /// [`Workspace::remove_overlay`]: mutants go over the reference this way
     /// so each rebuild only recompiles what the mutant changed.
-    pub fn add_overlay(&self, patch: &PatchFile) -> Result<(), WorkspaceError> {
+    pub fn add_overlay(&self, patch: &PatchFile, pristine: &Path) -> Result<(), WorkspaceError> {
         let mark = self.dir.join(OVERLAY_MARK);
-        std::fs::write(&mark, &patch.name)
-            .map_err(|source| WorkspaceError::Io { path: mark, source })?;
-        self.patch(patch, false)
+        std::fs::write(&mark, &patch.name).map_err(io(&mark))?;
+        self.patch(patch, false, pristine)
     }
 
-    pub fn remove_overlay(&self, patch: &PatchFile) -> Result<(), WorkspaceError> {
-        self.patch(patch, true)?;
+    pub fn remove_overlay(&self, patch: &PatchFile, pristine: &Path) -> Result<(), WorkspaceError> {
+        self.patch(patch, true, pristine)?;
         let _ = std::fs::remove_file(self.dir.join(OVERLAY_MARK));
         Ok(())
     }
 
-    /// Applies one patch; on failure keeps the rejected hunks for the report.
-    fn patch(&self, patch: &PatchFile, reverse: bool) -> Result<(), WorkspaceError> {
-        let scratch = &self.dir;
-        for path in submission::patched_paths(&patch.text) {
-            submission::check_no_symlink_dirs(&self.src, &path)?;
+    /// Applies one patch in the sandbox; on failure keeps the rejected hunks
+    /// for the report.
+    fn patch(
+        &self,
+        patch: &PatchFile,
+        reverse: bool,
+        pristine: &Path,
+    ) -> Result<(), WorkspaceError> {
+        let touched = submission::patched_paths(&patch.text);
+        for path in &touched {
+            submission::check_no_symlink_dirs(&self.src, path)?;
         }
-        let input = scratch.join("current.patch");
-        let rejects = scratch.join("rejects.rej");
+        let input = self.input.join("current.patch");
+        let rejects = self.input.join("rejects.rej");
         let _ = std::fs::remove_file(&rejects);
-        std::fs::write(&input, &patch.text).map_err(|source| WorkspaceError::Io {
-            path: input.clone(),
-            source,
-        })?;
-        let mut cmd = Command::new("patch");
-        cmd.args(["-p1", "--batch", "--forward", "--no-backup-if-mismatch"])
-            .arg("--reject-file")
-            .arg(&rejects)
-            .arg("-d")
-            .arg(&self.src)
-            .arg("-i")
-            .arg(&input);
+        std::fs::write(&input, &patch.text).map_err(io(&input))?;
+        let src = self.src_mount(true);
+        let inp = Mount::rw(&self.input, INPUT);
+        let (src_at, in_at) = (self.sandbox.path(&src), self.sandbox.path(&inp));
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "-p1".into(),
+            "--batch".into(),
+            "--forward".into(),
+            "--no-backup-if-mismatch".into(),
+            "--reject-file".into(),
+            in_at.join("rejects.rej").into(),
+            "-d".into(),
+            src_at.clone().into(),
+            "-i".into(),
+            in_at.join("current.patch").into(),
+        ];
         if reverse {
-            cmd.arg("-R");
+            args.push("-R".into());
         }
-        let out = process::run(&mut cmd)?;
-        if out.status.success() {
-            return Ok(());
+        let step = Step {
+            program: "patch",
+            args,
+            cwd: src_at,
+            mounts: vec![src, inp],
+            env: base_env(),
+            limits: Limits::short(PATCH_LIMIT),
+        };
+        let done = self.sandbox.run(&step)?;
+        match done.ended {
+            Ended::Exited(s) if s.success() => {}
+            Ended::Exited(_) => {
+                return Err(WorkspaceError::DoesNotApply {
+                    patch: patch.name.clone(),
+                    output: done.output,
+                    rejects: sandbox::read_untrusted(&self.input, "rejects.rej", REJECTS_CAP)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default(),
+                })
+            }
+            other => {
+                return Err(WorkspaceError::PatchLimit {
+                    patch: patch.name.clone(),
+                    why: format!("{other:?}"),
+                })
+            }
         }
-        Err(WorkspaceError::DoesNotApply {
-            patch: patch.name.clone(),
-            output: process::combined(&out),
-            rejects: std::fs::read_to_string(&rejects).unwrap_or_default(),
-        })
+        // Whatever spelling slipped past the submission's checks, a patch
+        // that left a symbolic link or special file where the pristine tree
+        // has none is refused.
+        for path in &touched {
+            let here = std::fs::symlink_metadata(self.src.join(path));
+            let odd = here
+                .as_ref()
+                .map(|m| !m.is_file() && !m.is_dir())
+                .unwrap_or(false);
+            let was_odd = std::fs::symlink_metadata(pristine.join(path))
+                .map(|m| !m.is_file() && !m.is_dir())
+                .unwrap_or(false);
+            if odd && !was_odd {
+                return Err(SubmissionError::Unsafe(format!(
+                    "{}: `{path}` became a symbolic link or special file",
+                    patch.name
+                ))
+                .into());
+            }
+        }
+        Ok(())
     }
+}
+
+/// What every sandboxed step gets of an environment.
+pub fn base_env() -> Vec<(String, std::ffi::OsString)> {
+    vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("HOME".into(), "/tmp".into()),
+        ("LC_ALL".into(), "C".into()),
+        ("TMPDIR".into(), "/tmp".into()),
+    ]
 }
 
 #[cfg(test)]
@@ -188,8 +324,13 @@ mod tests {
     #[test]
     fn applies_without_touching_the_pristine_tree() {
         let d = tree();
-        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD))
-            .unwrap();
+        let ws = Workspace::prepare(
+            &d.path().join("ws"),
+            &d.path().join("pristine"),
+            &sub(GOOD),
+            &Sandbox::Off,
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap(),
             "one\nTWO\nthree\n"
@@ -201,11 +342,48 @@ mod tests {
     }
 
     #[test]
+    fn an_in_place_write_to_the_workspace_never_reaches_the_pristine_tree() {
+        use std::io::Write;
+        let d = tree();
+        let ws = Workspace::prepare(
+            &d.path().join("ws"),
+            &d.path().join("pristine"),
+            &sub(GOOD),
+            &Sandbox::Off,
+        )
+        .unwrap();
+        // kernel/b.c is not patched: a hard link would share its inode.
+        std::fs::write(d.path().join("pristine/kernel/b.c"), "b\n").unwrap();
+        let again = Workspace::prepare(
+            &d.path().join("ws2"),
+            &d.path().join("pristine"),
+            &sub(GOOD),
+            &Sandbox::Off,
+        )
+        .unwrap();
+        assert!(ws.src.join("kernel/a.c").is_file());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(again.src.join("kernel/b.c"))
+            .unwrap();
+        f.write_all(b"EVIL\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("pristine/kernel/b.c")).unwrap(),
+            "b\n"
+        );
+    }
+
+    #[test]
     fn a_patch_that_does_not_apply_reports_its_hunks() {
         let d = tree();
-        let err = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(BAD))
-            .err()
-            .unwrap();
+        let err = Workspace::prepare(
+            &d.path().join("ws"),
+            &d.path().join("pristine"),
+            &sub(BAD),
+            &Sandbox::Off,
+        )
+        .err()
+        .unwrap();
         match err {
             WorkspaceError::DoesNotApply {
                 patch,
@@ -225,14 +403,14 @@ mod tests {
         let d = tree();
         let (ws_dir, pristine) = (d.path().join("ws"), d.path().join("pristine"));
         let _lock = WorkspaceLock::acquire(&ws_dir).unwrap();
-        let ws = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD)).unwrap();
+        let ws = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD), &Sandbox::Off).unwrap();
         std::fs::create_dir_all(&ws.build).unwrap();
         discard(&ws_dir);
         assert!(!ws.src.exists() && !ws.build.exists());
         assert!(!ws_dir.join("applied.sha256").exists());
         assert!(ws_dir.join("lock").exists());
         // The next run prepares it afresh.
-        let again = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD)).unwrap();
+        let again = Workspace::prepare(&ws_dir, &pristine, &sub(GOOD), &Sandbox::Off).unwrap();
         assert_eq!(
             std::fs::read_to_string(again.src.join("kernel/a.c")).unwrap(),
             "one\nTWO\nthree\n"
@@ -242,18 +420,25 @@ mod tests {
     #[test]
     fn overlay_applies_and_reverts() {
         let d = tree();
-        let ws = Workspace::prepare(&d.path().join("ws"), &d.path().join("pristine"), &sub(GOOD))
-            .unwrap();
+        let ws = Workspace::prepare(
+            &d.path().join("ws"),
+            &d.path().join("pristine"),
+            &sub(GOOD),
+            &Sandbox::Off,
+        )
+        .unwrap();
         let overlay = PatchFile {
             name: "m.patch".into(),
             text: "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-TWO\n+2\n three\n"
                 .into(),
         };
-        ws.add_overlay(&overlay).unwrap();
+        ws.add_overlay(&overlay, &d.path().join("pristine"))
+            .unwrap();
         assert!(std::fs::read_to_string(ws.src.join("kernel/a.c"))
             .unwrap()
             .contains("\n2\n"));
-        ws.remove_overlay(&overlay).unwrap();
+        ws.remove_overlay(&overlay, &d.path().join("pristine"))
+            .unwrap();
         assert!(std::fs::read_to_string(ws.src.join("kernel/a.c"))
             .unwrap()
             .contains("TWO"));

@@ -77,6 +77,8 @@ fn reference_with(fixture_name: &str, only: &[&str]) -> RunResult {
         overlay: Some(&patch),
         only: only.iter().map(|s| s.to_string()).collect(),
         discard_workspace: false,
+        allow_unsandboxed: false,
+        build_timeout: None,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
     assert!(out.path().join("result.json").is_file());

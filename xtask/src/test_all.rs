@@ -130,6 +130,8 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
             overlay: None,
             only: vec![],
             discard_workspace: false,
+            allow_unsandboxed: false,
+            build_timeout: None,
         };
         let reference = pipeline::run(&req, &mut progress("reference"))
             .with_context(|| format!("{}: reference run", target.name))?;

@@ -90,6 +90,8 @@ pub struct Options {
     /// Keep each student's patched tree and build directory in the cache
     /// (a rerun then takes seconds, not a minute, at about 100 MB a run).
     pub keep_workspaces: bool,
+    /// Grade without the build sandbox where it cannot start (unsafe).
+    pub no_sandbox: bool,
 }
 
 /// What a grading run did.
@@ -271,7 +273,7 @@ pub fn grade(
                     progress.stage(worker, "done");
                     break;
                 };
-                let (done, result) = run_job(catalog, &job, opts.keep_workspaces, worker, progress);
+                let (done, result) = run_job(catalog, &job, opts, worker, progress);
                 let n = finished.lock().map(|mut f| {
                     *f += 1;
                     *f
@@ -325,7 +327,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 fn run_job(
     catalog: &Catalog,
     job: &Job,
-    keep_workspace: bool,
+    opts: &Options,
     worker: usize,
     progress: &dyn Progress,
 ) -> (Done, Option<RunResult>) {
@@ -346,7 +348,9 @@ fn run_job(
                 overlay: None,
                 only: vec![],
                 // The reference's tree stays: every target's class needs it.
-                discard_workspace: job.submission.is_some() && !keep_workspace,
+                discard_workspace: job.submission.is_some() && !opts.keep_workspaces,
+                allow_unsandboxed: opts.no_sandbox,
+                build_timeout: None,
             };
             let mut on_stage = |stage: &str| progress.stage(worker, &format!("{prefix}: {stage}"));
             // One student's bug in kgrade must not stop the class (this
