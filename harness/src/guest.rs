@@ -137,7 +137,9 @@ mod tests {
         let profile = |name: &str| manifest["profile"][name].as_table().unwrap().clone();
         let release = profile("release");
         assert!(
-            release.get("panic").is_none_or(|p| p.as_str() == Some("unwind")),
+            release
+                .get("panic")
+                .is_none_or(|p| p.as_str() == Some("unwind")),
             "{release:?}"
         );
         let guest = profile(GUEST_PROFILE);
