@@ -127,7 +127,7 @@ impl Workspace {
     fn patch(&self, patch: &PatchFile, reverse: bool) -> Result<(), WorkspaceError> {
         let scratch = &self.dir;
         for path in submission::patched_paths(&patch.text) {
-            submission::check_no_symlink_dirs(&self.src, &path)?;
+            submission::check_no_symlinks(&self.src, &path)?;
         }
         let input = scratch.join("current.patch");
         let rejects = scratch.join("rejects.rej");
