@@ -614,4 +614,98 @@ mod tests {
         // The spellings above include ones patch 2.7 obeys.
         assert!(made_links >= 5, "{made_links}");
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use std::io::Read;
+
+        /// A gzipped tar built from raw headers, hostile names included.
+        fn raw_tarball(entries: &[(String, u8, Vec<u8>)]) -> Vec<u8> {
+            let mut tar = Vec::new();
+            for (name, kind, data) in entries {
+                let mut h = tar::Header::new_old();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::new(*kind));
+                let raw = &mut h.as_old_mut().name;
+                let n = name.len().min(raw.len());
+                raw[..n].copy_from_slice(&name.as_bytes()[..n]);
+                h.set_cksum();
+                tar.extend_from_slice(h.as_bytes());
+                tar.extend_from_slice(data);
+                tar.resize(tar.len().div_ceil(512) * 512, 0);
+            }
+            tar.resize(tar.len() + 1024, 0);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, &tar).unwrap();
+            gz.finish().unwrap()
+        }
+
+        fn entry() -> impl Strategy<Value = (String, u8, Vec<u8>)> {
+            let part =
+                prop::sample::select(vec!["patch", "..", ".", "a.patch", "x.diff", "/", "b"]);
+            (
+                prop::collection::vec(part, 1..4).prop_map(|p| p.join("/")),
+                prop::sample::select(vec![b'0', b'0', b'5', b'1', b'2', b'3', b'6', b'x']),
+                prop::collection::vec(any::<u8>(), 0..64),
+            )
+        }
+
+        fn limits() -> Limits {
+            Limits {
+                entries: 16,
+                patch_bytes: 1 << 10,
+                total_bytes: 64 << 10,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn reader_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = archive::read(&bytes[..], "t", &limits());
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut gz, &bytes).unwrap();
+                let _ = archive::read(&gz.finish().unwrap()[..], "t", &limits());
+            }
+
+            #[test]
+            fn reader_never_panics_on_a_damaged_archive(
+                entries in prop::collection::vec(entry(), 0..4),
+                flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            ) {
+                let mut tar = Vec::new();
+                flate2::read::GzDecoder::new(&raw_tarball(&entries)[..])
+                    .read_to_end(&mut tar)
+                    .unwrap();
+                for (at, byte) in flips {
+                    let i = at.index(tar.len());
+                    tar[i] = byte;
+                }
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut gz, &tar).unwrap();
+                let _ = archive::read(&gz.finish().unwrap()[..], "t", &limits());
+            }
+
+            /// An archive is accepted only when every entry is a plain file or
+            /// directory with a safe relative name.
+            #[test]
+            fn reader_never_accepts_an_escaping_or_special_entry(entries in prop::collection::vec(entry(), 1..5)) {
+                let bad = entries.iter().any(|(name, kind, _)| {
+                    check_relative(name.trim_end_matches('/')).is_err() || !matches!(kind, b'0' | b'5')
+                });
+                let result = archive::read(&raw_tarball(&entries)[..], "t", &limits());
+                if bad {
+                    prop_assert!(result.is_err(), "accepted {entries:?}");
+                }
+                if let Ok(patches) = result {
+                    for p in patches {
+                        prop_assert!(check_relative(&p.name).is_ok());
+                    }
+                }
+            }
+        }
+    }
 }

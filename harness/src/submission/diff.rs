@@ -435,3 +435,112 @@ mod tests {
         assert!(!err.chars().any(|c| c.is_control()), "{err:?}");
     }
 }
+
+/// Properties over generated patches, a few hundred cases each run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A path component as written in a patch (`quoted` in git's C quoting,
+    /// each byte possibly as an octal escape) and what it means.
+    fn component() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "a", "kernel", "..", ".", "x y", "é", "f.c", "...", ".x",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn octal_all(s: &str) -> String {
+        s.bytes().map(|b| format!("\\{b:03o}")).collect()
+    }
+
+    fn spelled(path: &str, quoted: bool, escape: bool) -> String {
+        match (quoted, escape) {
+            (false, _) => path.to_string(),
+            (true, false) => format!("\"{}\"", path.replace('\\', "\\\\").replace('"', "\\\"")),
+            (true, true) => format!("\"{}\"", octal_all(path)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn never_panics_on_any_text(text in "\\PC*") {
+            let _ = check(&text);
+            let _ = patched_paths(&text);
+        }
+
+        #[test]
+        fn never_panics_on_header_soup(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "diff --git ", "--- ", "+++ ", "*** ", "Index:", "index ", "new file mode ",
+                "old mode ", "rename to ", "\"", "\\", "\\0", "\\377", "\\q", "..", "/", "a/",
+                " ", "\t", "X", "\n", "\r\n", "120000", "100644", "GIT binary patch", "- ",
+            ]), 0..40)
+        ) {
+            let text: String = parts.concat();
+            let _ = check(&text);
+        }
+
+        /// Whatever the header, prefix, quoting or escaping: a name with a
+        /// `..` component or a leading `/` is never accepted.
+        #[test]
+        fn never_accepts_a_path_that_escapes(
+            parts in prop::collection::vec(component(), 1..6),
+            absolute in any::<bool>(),
+            quoted in any::<bool>(),
+            escape in any::<bool>(),
+            indent in "[ \tX]{0,3}",
+            kind in 0usize..7,
+        ) {
+            let body = parts.join("/");
+            let with_prefix = if absolute { format!("/{body}") } else { format!("a/{body}") };
+            let bare = if absolute { format!("/{body}") } else { body.clone() };
+            let name = spelled(&with_prefix, quoted, escape);
+            let line = match kind {
+                0 => format!("--- {name}\t2024-01-01"),
+                1 => format!("+++ {name}"),
+                2 => format!("*** {name}"),
+                3 => format!("Index: {name}"),
+                4 => format!("diff --git {name} {name}"),
+                5 => format!("rename to {}", spelled(&bare, quoted, escape)),
+                _ => format!("copy from {}", spelled(&bare, quoted, escape)),
+            };
+            let text = format!("{indent}{line}\n");
+            let escapes = absolute || parts.iter().any(|p| p == "..");
+            match check(&text) {
+                Ok(paths) => {
+                    prop_assert!(!escapes, "accepted {text:?} as {paths:?}");
+                    for p in paths {
+                        prop_assert!(check_relative(&p).is_ok(), "{p:?}");
+                    }
+                }
+                Err(_) => prop_assert!(escapes, "refused a safe {text:?}"),
+            }
+        }
+
+        /// Any mode with a file type other than a regular file, on any mode
+        /// line, in any of the spellings patch accepts, is refused.
+        #[test]
+        fn never_accepts_a_special_file_mode(
+            kind in prop::sample::select(vec![0o01u32, 0o02, 0o04, 0o06, 0o12, 0o14, 0o16]),
+            perms in 0u32..0o10000,
+            key in prop::sample::select(vec![
+                "new file mode", "deleted file mode", "old mode", "new mode", "index 00..11",
+            ]),
+            indent in "[ \tX]{0,3}",
+            gap in "[ \t]{0,2}",
+            cr in any::<bool>(),
+        ) {
+            let mode = format!("{:06o}", (kind << 12) | perms);
+            let text = format!(
+                "diff --git a/f b/f\n{indent}{key} {gap}{mode}{}\n",
+                if cr { "\r" } else { "" }
+            );
+            let refused = matches!(check(&text), Err(Refusal::Mode { .. }));
+            prop_assert!(refused, "{text:?}");
+        }
+    }
+}
