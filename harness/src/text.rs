@@ -64,9 +64,11 @@ pub fn markdown(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            // Inline markup and table cells; block markup (`#`, `-`, `1.`)
-            // only counts at the start of a line, which this text never is.
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+            // Links, images, code and table cells. Block markup (`#`, `-`,
+            // `1.`) only counts at the start of a line, which this text never
+            // is; `_` is left alone so that x86_64 reads as it should (it
+            // cannot start emphasis inside a word).
+            '\\' | '`' | '*' | '[' | ']' | '|' => {
                 out.push('\\');
                 out.push(c);
             }

@@ -363,3 +363,51 @@ fn merged_shards_write_the_reports_of_one_run() {
     }
     let _ = rubric;
 }
+
+/// Students named to attack the reports: a spreadsheet formula, Markdown
+/// and HTML, terminal escape sequences.
+#[test]
+fn hostile_student_names_are_inert_in_every_report() {
+    let d = tempfile::tempdir().unwrap();
+    let names = [
+        "=HYPERLINK(\"http://e\")",
+        "+1+1",
+        "-2",
+        "@SUM(A1)",
+        "x![i](http://e/p.png)<img src=x>|y",
+        "esc\u{1b}[2J\u{202e}z",
+    ];
+    let manifest = Manifest {
+        assignment: "tracker".into(),
+        targets: vec![T.into()],
+        inputs: [(T.to_string(), "k".to_string())].into_iter().collect(),
+        shard: None,
+        class: names.iter().map(|n| student(n)).collect(),
+        students: names.iter().map(|n| crate::paths::component(n)).collect(),
+    };
+    let all = cases_for("tracker").count();
+    file(
+        &record::reference_dir(d.path(), T),
+        Some(&result(Verdict::Pass, &[], all)),
+        None,
+        "",
+    );
+    let rubric = Rubric::build("tracker", &RubricConfig::default()).unwrap();
+    write_reports(d.path(), &manifest, &rubric).unwrap();
+    let csv = std::fs::read_to_string(d.path().join(outputs::GRADEBOOK)).unwrap();
+    let mut rows = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    for row in rows.records() {
+        let name = row.unwrap()[0].to_string();
+        assert!(
+            !name.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{name}"
+        );
+        assert!(!name.contains('\u{1b}'), "{name:?}");
+    }
+    assert!(csv.contains("'=HYPERLINK") && csv.contains("'-2"), "{csv}");
+    let md = std::fs::read_to_string(d.path().join(outputs::SUMMARY)).unwrap();
+    for bad in ["<img", "![i](", "\u{1b}", "\u{202e}", "&gt;|y"] {
+        assert!(!md.contains(bad), "{bad:?} in\n{md}");
+    }
+    assert!(md.contains("x!\\[i\\](http://e/p.png)&lt;img src=x&gt;\\|y"), "{md}");
+}
