@@ -409,5 +409,8 @@ fn hostile_student_names_are_inert_in_every_report() {
     for bad in ["<img", "![i](", "\u{1b}", "\u{202e}", "&gt;|y"] {
         assert!(!md.contains(bad), "{bad:?} in\n{md}");
     }
-    assert!(md.contains("x!\\[i\\](http://e/p.png)&lt;img src=x&gt;\\|y"), "{md}");
+    assert!(
+        md.contains("x!\\[i\\](http://e/p.png)&lt;img src=x&gt;\\|y"),
+        "{md}"
+    );
 }
