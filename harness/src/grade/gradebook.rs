@@ -4,10 +4,10 @@
 //! Both are functions of the results alone (no times, no paths), so a
 //! resumed or merged run writes the same bytes as an uninterrupted one.
 
-use super::results::{ClassResults, RunState};
+use super::results::{ClassResults, RunState, RunVerdict};
 use crate::rubric::fmt_points;
 use crate::text;
-use crate::verdict::Outcome;
+use crate::verdict::{Outcome, Verdict};
 use std::collections::BTreeMap;
 
 /// `student,<target>...,total`; a run kgrade could not grade leaves its cell
@@ -93,7 +93,7 @@ pub fn summary(class: &ClassResults) -> String {
         s.push_str(&format!("\n## {target}\n\n"));
         match class.reference(target) {
             Some(r) if r.result().is_some() => {
-                let note = if r.verdict_str() == "pass" {
+                let note = if r.verdict() == RunVerdict::Graded(Verdict::Pass) {
                     ""
                 } else {
                     " **the reference does not pass: check the target before trusting these grades**"
