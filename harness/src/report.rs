@@ -58,11 +58,18 @@ impl RunResult {
     }
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
         std::fs::create_dir_all(dir)?;
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = dir.join("result.json.tmp");
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(tmp, dir.join("result.json"))
+        // A fresh temporary file renamed over the old result: readers see
+        // one whole result.json or the other.
+        // Readable like any file written with the usual umask (tempfile makes 0600).
+        let mut tmp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(dir)?;
+        tmp.write_all((text + "\n").as_bytes())?;
+        tmp.persist(dir.join("result.json")).map_err(|e| e.error)?;
+        Ok(())
     }
 
     pub fn read(dir: &Path) -> std::io::Result<RunResult> {
