@@ -548,6 +548,45 @@ mod tests {
         }
     }
 
+    /// The name a reader uses is the PAX or GNU long name, not the header's.
+    #[test]
+    fn archive_long_and_pax_names_are_checked() {
+        fn entry(out: &mut Vec<u8>, name: &str, kind: u8, data: &[u8]) {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::new(kind));
+            h.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_ustar_mut().unwrap().magic = *b"ustar\0";
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        for (kind, data) in [
+            (b'x', "30 path=../../0001-evil.patch\n"),
+            (b'L', "../../0001-evil.patch\0"),
+        ] {
+            let mut tar = Vec::new();
+            entry(&mut tar, "ext", kind, data.as_bytes());
+            entry(&mut tar, "patch/0001-ok.patch", b'0', SIMPLE.as_bytes());
+            tar.resize(tar.len() + 1024, 0);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&tar).unwrap();
+            let f = tempfile::Builder::new()
+                .suffix(".tar.gz")
+                .tempfile()
+                .unwrap();
+            std::fs::write(f.path(), gz.finish().unwrap()).unwrap();
+            let why = refused(load(f.path()));
+            assert!(
+                why.contains("../../0001-evil.patch"),
+                "{}: {why}",
+                kind as char
+            );
+        }
+    }
+
     /// The real GNU patch decides what is dangerous: every spelling that makes
     /// it create a symbolic link (or anything but files and directories) in a
     /// scratch tree must be one kgrade refuses. Skipped without `patch`.
