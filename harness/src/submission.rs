@@ -20,16 +20,21 @@ use crate::text::one_line;
 pub use diff::{check_relative, patched_paths};
 use std::path::{Path, PathBuf};
 
+/// Every message names paths a student chose: shown on one bounded line.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmissionError {
-    #[error("submission {0} does not exist")]
+    #[error("submission {} does not exist", shown(.0))]
     Missing(PathBuf),
-    #[error("submission {path} holds no patch (looked for *.patch, *.diff, patch/, patch.tar.gz)")]
+    #[error("submission {} holds no patch (looked for *.patch, *.diff, patch/, patch.tar.gz)", shown(.path))]
     Empty { path: PathBuf },
     #[error("refused: {0}")]
     Unsafe(String),
-    #[error("cannot read submission {path}: {message}")]
+    #[error("cannot read submission {}: {}", shown(.path), one_line(.message, 200))]
     Unreadable { path: PathBuf, message: String },
+}
+
+fn shown(path: &Path) -> String {
+    one_line(&path.to_string_lossy(), 200)
 }
 
 impl SubmissionError {
@@ -545,6 +550,22 @@ mod tests {
                 refused(load(f.path())).contains("not a regular file"),
                 "{kind:?}"
             );
+        }
+    }
+
+    #[test]
+    fn messages_about_a_submission_are_one_printable_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x/".repeat(150);
+        let weird = dir.path().join(format!("{long}a\u{1b}[2J\nb"));
+        std::fs::create_dir_all(&weird).unwrap();
+        for e in [
+            load(&weird).unwrap_err(),
+            load(&weird.join("missing")).unwrap_err(),
+        ] {
+            let text = e.to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.chars().count() < 320, "{}", text.len());
         }
     }
 
