@@ -288,20 +288,25 @@ fn read_tarball(path: &Path, limits: &Limits) -> Result<Vec<PatchFile>, Submissi
 /// one: patch would write wherever the link points, or retarget the link.
 pub fn check_no_symlinks(tree: &Path, path: &str) -> Result<(), SubmissionError> {
     let mut cur = tree.to_path_buf();
-    for part in path.split('/').filter(|p| !p.is_empty()) {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
         cur.push(part);
         if std::fs::symlink_metadata(&cur)
             .map(|m| m.file_type().is_symlink())
             .unwrap_or(false)
         {
-            return Err(SubmissionError::refused(format!(
-                "path `{}` goes through the symbolic link `{}`",
-                one_line(path, 120),
-                one_line(
-                    &cur.strip_prefix(tree).unwrap_or(&cur).to_string_lossy(),
-                    120
+            let link = one_line(
+                &cur.strip_prefix(tree).unwrap_or(&cur).to_string_lossy(),
+                120,
+            );
+            return Err(SubmissionError::refused(if i + 1 == parts.len() {
+                format!("path `{link}` is a symbolic link in the tree")
+            } else {
+                format!(
+                    "path `{}` goes through the symbolic link `{link}`",
+                    one_line(path, 120)
                 )
-            )));
+            }));
         }
     }
     Ok(())
@@ -367,7 +372,13 @@ mod tests {
         assert!(check_no_symlinks(dir.path(), "link/f.c").is_err());
         // The file itself: patch would retarget the link (`index .. 120000`)
         // or copy it elsewhere, where its relative target escapes.
-        assert!(check_no_symlinks(dir.path(), "real/l.c").is_err());
+        let why = check_no_symlinks(dir.path(), "real/l.c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("`real/l.c` is a symbolic link in the tree"),
+            "{why}"
+        );
     }
 
     fn tarball(entries: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
