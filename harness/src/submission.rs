@@ -580,6 +580,26 @@ mod tests {
         }
     }
 
+    /// Renaming or copying onto, or from, a link already in the tree: patch
+    /// would replace it, or copy a relative link to where it points outside.
+    #[test]
+    fn copies_and_renames_touching_a_tree_symlink_are_refused() {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tree.path().join("dir")).unwrap();
+        std::fs::write(tree.path().join("reg.c"), "x").unwrap();
+        std::os::unix::fs::symlink("../reg.c", tree.path().join("dir/link")).unwrap();
+        for text in [
+            "diff --git a/reg.c b/dir/link\nsimilarity index 100%\ncopy from reg.c\ncopy to dir/link\n",
+            "diff --git a/dir/link b/x\nsimilarity index 100%\nrename from dir/link\nrename to x\n",
+            "diff --git a/dir/link b/top\ncopy from dir/link\ncopy to top\n",
+        ] {
+            let refused = patched_paths(text)
+                .iter()
+                .any(|p| check_no_symlinks(tree.path(), p).is_err());
+            assert!(refused, "{text}");
+        }
+    }
+
     /// The name a reader uses is the PAX or GNU long name, not the header's.
     #[test]
     fn archive_long_and_pax_names_are_checked() {
