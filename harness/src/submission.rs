@@ -600,6 +600,30 @@ mod tests {
         }
     }
 
+    /// The stricter reading must not refuse an honest patch: every reference
+    /// solution and mutant in the repository passes it.
+    #[test]
+    fn every_patch_in_the_repository_is_accepted() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel-patches");
+        let mut pending = vec![root];
+        let mut seen = 0;
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if is_patch_name(&path.to_string_lossy()) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if let Err(why) = diff::check(&text) {
+                        panic!("{}: {why}", path.display());
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 10, "{seen}");
+    }
+
     /// The name a reader uses is the PAX or GNU long name, not the header's.
     #[test]
     fn archive_long_and_pax_names_are_checked() {
