@@ -117,3 +117,25 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn shown_text_never_carries_a_hazard(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}=+@a-]{0,40}", max in 1usize..60) {
+            prop_assert!(!printable(&s).chars().any(|c| is_hazard(c)));
+            let line = one_line(&s, max);
+            prop_assert!(!line.chars().any(char::is_control));
+            prop_assert!(line.chars().count() <= max + 1);
+            let cell = csv_cell(&s);
+            prop_assert!(cell.starts_with('\'') || !cell.starts_with(['=', '+', '-', '@', '\t', '\r']));
+            let md = markdown(&s);
+            prop_assert!(!md.contains(['\n', '<', '>', '\x1b']), "{md:?}");
+        }
+    }
+}
