@@ -128,7 +128,7 @@ mod props {
 
         #[test]
         fn shown_text_never_carries_a_hazard(s in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}\\u{202a}-\\u{202e}=+@a-]{0,40}", max in 1usize..60) {
-            prop_assert!(!printable(&s).chars().any(|c| is_hazard(c)));
+            prop_assert!(!printable(&s).chars().any(is_hazard));
             let line = one_line(&s, max);
             prop_assert!(!line.chars().any(char::is_control));
             prop_assert!(line.chars().count() <= max + 1);
