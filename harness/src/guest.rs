@@ -69,6 +69,10 @@ pub fn toolchain(arch: &Arch) -> Result<Toolchain, GuestError> {
     Err(GuestError::NoToolchain(musl, arch.rust_target.clone()))
 }
 
+/// The cargo profile of the guest (root Cargo.toml): release settings with
+/// `panic = "abort"`, which kgrade's own release profile must not have.
+pub const GUEST_PROFILE: &str = "guest";
+
 fn env_key(target: &str) -> String {
     target.to_uppercase().replace('-', "_")
 }
@@ -83,7 +87,8 @@ pub fn build(root: &Path, arch: &Arch) -> Result<PathBuf, GuestError> {
         .args([
             "build",
             "--quiet",
-            "--release",
+            "--profile",
+            GUEST_PROFILE,
             "--locked",
             "-p",
             "kgrade-guest",
@@ -106,7 +111,7 @@ pub fn build(root: &Path, arch: &Arch) -> Result<PathBuf, GuestError> {
     process::run_ok(&mut cmd)?;
     Ok(target_dir
         .join(&tc.target)
-        .join("release")
+        .join(GUEST_PROFILE)
         .join("kgrade-guest"))
 }
 
@@ -121,5 +126,24 @@ mod tests {
             "aarch64-unknown-linux-musl"
         );
         assert_eq!(env_key("i686-unknown-linux-gnu"), "I686_UNKNOWN_LINUX_GNU");
+    }
+
+    /// Tests ignore `panic`, so the profiles are checked where they are set:
+    /// `grade`'s catch_unwind needs kgrade's release build to unwind.
+    #[test]
+    fn only_the_guest_profile_aborts_on_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let manifest: toml::Table = std::fs::read_to_string(&root).unwrap().parse().unwrap();
+        let profile = |name: &str| manifest["profile"][name].as_table().unwrap().clone();
+        let release = profile("release");
+        assert!(
+            release
+                .get("panic")
+                .is_none_or(|p| p.as_str() == Some("unwind")),
+            "{release:?}"
+        );
+        let guest = profile(GUEST_PROFILE);
+        assert_eq!(guest["inherits"].as_str(), Some("release"));
+        assert_eq!(guest["panic"].as_str(), Some("abort"));
     }
 }

@@ -24,6 +24,7 @@ pub mod source;
 pub mod submission;
 pub mod syscalls;
 pub mod target;
+pub mod text;
 pub mod transcript;
 pub mod verdict;
 pub mod workspace;

@@ -5,6 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kgrade::grade::{self, outputs, results::ClassResults};
 use kgrade::pipeline::{self, Request};
 use kgrade::target::Catalog;
+use kgrade::text::printable;
 use kgrade::{doctor, paths};
 use std::path::Path;
 use std::path::PathBuf;
@@ -209,7 +210,8 @@ fn main() -> ExitCode {
             spinner.finish_and_clear();
             match result {
                 Ok(r) => {
-                    print!("{}", r.table());
+                    // The table quotes the guest and the build: no escape sequences.
+                    print!("{}", printable(&r.table()));
                     println!("result: {}", out.join("result.json").display());
                     if r.verdict == kgrade::verdict::Verdict::Pass {
                         ExitCode::SUCCESS
@@ -218,7 +220,7 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(e) => {
-                    eprintln!("kgrade: {e}");
+                    eprintln!("kgrade: {}", printable(&e.to_string()));
                     ExitCode::from(2)
                 }
             }
@@ -234,7 +236,7 @@ fn print_class_summary(class: &ClassResults, out: &Path) {
         class.targets.join(", ")
     );
     for e in &errors {
-        println!("could not grade: {e}");
+        println!("could not grade: {}", printable(e));
     }
     for f in [
         outputs::GRADEBOOK,
@@ -263,7 +265,7 @@ fn run_grade(catalog: &Catalog, opts: &grade::Options) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("kgrade grade: {e}");
+            eprintln!("kgrade grade: {}", printable(&e.to_string()));
             ExitCode::from(2)
         }
     }

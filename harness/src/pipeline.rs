@@ -383,7 +383,8 @@ fn build_and_boot(
     // Every case may use its whole limit; the boot itself takes seconds.
     let timeout_s = 60 + cases.len() as u64 * assignment.case_timeout_ms.div_ceil(1000);
     let serial_log = req.out.join("serial.log");
-    let accel = choose_accel(&target.arch, &built.image, &initrd, req.out)?;
+    let reference = req.submission.is_none() && req.overlay.is_none();
+    let accel = choose_accel(&target.arch, &built.image, &initrd, req.out, reference)?;
     let boot = qemu::boot(&qemu::BootSpec {
         arch: &target.arch,
         kernel: &built.image,
@@ -425,24 +426,27 @@ fn fixed_numbers_verdict(verdict: Verdict, reason: String, wrong: &[String]) -> 
     )
 }
 
-/// KVM only where it has been seen to work: the first run on a host with
-/// /dev/kvm boots its kernel once under KVM, and the answer is kept.
+/// KVM only where it has been seen to work: the first reference run on a
+/// host with /dev/kvm boots its kernel once under KVM, and the answer is kept.
+/// A student's or a mutant's run never probes (its kernel is not trusted).
 fn choose_accel(
     arch: &crate::target::Arch,
     kernel: &Path,
     initrd: &Path,
     out: &Path,
+    reference: bool,
 ) -> Result<String, InfraError> {
     let probe_cache = paths::cache_root().join("kvm-probe");
     let accel = qemu::choose_accel(arch, &probe_cache);
-    if accel != "tcg"
+    if !reference
+        || accel != "tcg"
         || std::env::var_os("KGRADE_ACCEL").is_some()
         || !qemu::kvm_probe_due(arch, &probe_cache)
     {
         return Ok(accel);
     }
     let log = out.join("kvm-probe.log");
-    let boot = qemu::boot(&qemu::BootSpec {
+    let spec = qemu::BootSpec {
         arch,
         kernel,
         initrd,
@@ -450,15 +454,30 @@ fn choose_accel(
         console_cap: 1 << 20,
         log: &log,
         accel: "kvm",
-    })?;
-    let works = boot.console.contains(kgrade_protocol::BEGIN_MARKER);
-    qemu::record_kvm_probe(&probe_cache, works);
+    };
+    let works = qemu::probe_kvm(&spec, &probe_cache)?;
     Ok(if works { "kvm".into() } else { "tcg".into() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A student's kernel never boots under the KVM probe: only the reference
+    /// run may (here the boot would fail at once: no such kernel).
+    #[test]
+    fn only_the_reference_run_may_probe_kvm() {
+        let catalog = Catalog::load(&paths::project_root()).unwrap();
+        let target = catalog.target("tracker/6.1/x86_64").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (k, i) = (
+            Path::new("/nonexistent/bzImage"),
+            Path::new("/nonexistent/i"),
+        );
+        let accel = choose_accel(&target.arch, k, i, out.path(), false).unwrap();
+        assert!(["tcg", "kvm"].contains(&accel.as_str()));
+        assert!(!out.path().join("kvm-probe.log").exists());
+    }
 
     #[test]
     fn wrong_fixed_numbers_fail_a_passing_run_with_the_reason() {

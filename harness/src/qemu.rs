@@ -1,12 +1,17 @@
 //! Booting a kernel under QEMU: serial console captured to a file with a size
 //! cap, a wall-clock limit, and KVM only where a probe showed it works.
+//!
+//! The guest is a student's kernel, so QEMU gets nothing it does not need:
+//! no default devices and no network card (`-nodefaults`, `-nic none`), and
+//! its seccomp filter (`-sandbox on`, denying privilege changes, spawning
+//! processes and the obsolete syscalls) wherever the binary has one.
 
 use crate::target::Arch;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +70,70 @@ pub fn cmdline(arch: &Arch) -> String {
     )
 }
 
-pub fn command(spec: &BootSpec) -> Command {
+/// QEMU's seccomp filter, for binaries built with it.
+pub const SANDBOX: &str = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+/// Whether `qemu` accepts [`SANDBOX`]: it is started with no machine and told
+/// to quit over QMP; a binary without seccomp refuses the option and fails.
+/// Asked once per binary and process.
+pub fn supports_sandbox(qemu: &str) -> bool {
+    static KNOWN: OnceLock<Mutex<std::collections::HashMap<String, bool>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(&answer) = known.lock().unwrap_or_else(|e| e.into_inner()).get(qemu) {
+        return answer;
+    }
+    let answer = probe_sandbox(qemu);
+    known
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(qemu.to_string(), answer);
+    answer
+}
+
+fn probe_sandbox(qemu: &str) -> bool {
+    let child = Command::new(qemu)
+        .args([
+            "-M",
+            "none",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+        ])
+        .args(["-sandbox", SANDBOX, "-qmp", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n");
+    }
+    // A QEMU that neither quits nor fails within seconds is not trusted with it.
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+/// The QEMU command line, `sandbox` saying whether to add `-sandbox`.
+pub fn command_with(spec: &BootSpec, sandbox: bool) -> Command {
     let mut cmd = Command::new(&spec.arch.qemu);
     cmd.args(&spec.arch.qemu_args)
         .args(["-accel", spec.accel])
+        // Only what the arch's board has built in, the serial port on stdio
+        // and nothing else: no NIC, no VGA, no monitor, no parallel port.
+        .args(["-nodefaults", "-no-user-config", "-nic", "none"])
         .args([
             "-display",
             "none",
@@ -77,14 +142,22 @@ pub fn command(spec: &BootSpec) -> Command {
             "-serial",
             "stdio",
             "-no-reboot",
-        ])
-        .arg("-kernel")
+        ]);
+    if sandbox {
+        cmd.args(["-sandbox", SANDBOX]);
+    }
+    cmd.arg("-kernel")
         .arg(spec.kernel)
         .arg("-initrd")
         .arg(spec.initrd)
         .arg("-append")
         .arg(cmdline(spec.arch));
     cmd
+}
+
+/// The command [`boot`] runs: sandboxed where this QEMU supports it.
+pub fn command(spec: &BootSpec) -> Command {
+    command_with(spec, supports_sandbox(&spec.arch.qemu))
 }
 
 /// Boots once and returns the console text.
@@ -198,9 +271,23 @@ pub fn choose_accel(arch: &Arch, probe_cache: &Path) -> String {
     "tcg".into()
 }
 
-/// Boots a known-good kernel with KVM and records whether the guest reached
-/// its init (the caller judges the console); later runs read the answer.
-pub fn record_kvm_probe(probe_cache: &Path, works: bool) {
+/// Boots the reference solution's kernel under KVM and records whether its
+/// guest reached the tests; later runs read the answer ([`choose_accel`]).
+/// Only ever given the reference's kernel: a student's could hang or crash
+/// on purpose and so decide the accelerator of every later run.
+pub fn probe_kvm(reference: &BootSpec, probe_cache: &Path) -> Result<bool, QemuError> {
+    let boot = boot(&BootSpec {
+        accel: "kvm",
+        timeout: Duration::from_secs(20),
+        console_cap: 1 << 20,
+        ..reference.clone()
+    })?;
+    let works = boot.console.contains(kgrade_protocol::BEGIN_MARKER);
+    record_kvm_probe(probe_cache, works);
+    Ok(works)
+}
+
+fn record_kvm_probe(probe_cache: &Path, works: bool) {
     if let Some(dir) = probe_cache.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -256,6 +343,49 @@ mod tests {
                 && argv.contains("-kernel /k"),
             "{argv}"
         );
+    }
+
+    #[test]
+    fn the_guest_gets_no_default_devices_and_no_network() {
+        let a = arch();
+        let spec = BootSpec {
+            arch: &a,
+            kernel: Path::new("/k"),
+            initrd: Path::new("/i"),
+            timeout: Duration::from_secs(1),
+            console_cap: 10,
+            log: Path::new("/l"),
+            accel: "tcg",
+        };
+        for sandbox in [false, true] {
+            let argv = crate::process::describe(&command_with(&spec, sandbox));
+            assert!(
+                argv.contains("-nodefaults") && argv.contains("-nic none"),
+                "{argv}"
+            );
+            assert!(
+                !argv.contains("-netdev") && !argv.contains("-net "),
+                "{argv}"
+            );
+            assert!(argv.contains("-serial stdio"), "{argv}");
+            assert_eq!(
+                argv.contains(&format!("-sandbox {SANDBOX}")),
+                sandbox,
+                "{argv}"
+            );
+        }
+    }
+
+    #[test]
+    fn sandbox_probe_answers_for_the_binary_at_hand() {
+        // A missing binary, or one that fails on the option, has no sandbox.
+        assert!(!supports_sandbox("/nonexistent/qemu-system-x86_64"));
+        assert!(!probe_sandbox("false"));
+        // Debian's QEMU is built with seccomp; where it is installed it must
+        // accept the filter kgrade asks for.
+        if crate::process::have("qemu-system-x86_64") {
+            assert!(supports_sandbox("qemu-system-x86_64"));
+        }
     }
 
     #[test]

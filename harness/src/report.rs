@@ -58,11 +58,18 @@ impl RunResult {
     }
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
         std::fs::create_dir_all(dir)?;
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = dir.join("result.json.tmp");
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(tmp, dir.join("result.json"))
+        // A fresh temporary file renamed over the old result: readers see
+        // one whole result.json or the other.
+        // Readable like any file written with the usual umask (tempfile makes 0600).
+        let mut tmp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(dir)?;
+        tmp.write_all((text + "\n").as_bytes())?;
+        tmp.persist(dir.join("result.json")).map_err(|e| e.error)?;
+        Ok(())
     }
 
     pub fn read(dir: &Path) -> std::io::Result<RunResult> {
@@ -88,7 +95,11 @@ impl RunResult {
                 Outcome::Timeout => "TIMEOUT",
                 Outcome::NotRun => "NOT RUN",
             };
-            let line = format!("{:<width$}  {mark:<7}  {}", t.name, t.message);
+            let line = format!(
+                "{:<width$}  {mark:<7}  {}",
+                shown(&t.name),
+                shown(&t.message)
+            );
             s.push_str(line.trim_end());
             s.push('\n');
         }
@@ -96,7 +107,7 @@ impl RunResult {
             "\n{}: {} ({})\n",
             self.target,
             self.verdict.as_str(),
-            self.reason
+            shown(&self.reason)
         ));
         if let Some(k) = &self.kernel {
             if k.substitute {
@@ -119,6 +130,12 @@ impl RunResult {
         s.push_str(&format!("times: {}\n", times.join(", ")));
         s
     }
+}
+
+/// Guest- and build-derived text on one line of a terminal: no escape
+/// sequences, no line breaks (the kernel under test writes these messages).
+fn shown(s: &str) -> String {
+    crate::text::printable(s).replace(['\n', '\t'], " ")
 }
 
 #[cfg(test)]
@@ -217,5 +234,18 @@ mod tests {
         let t = sample().table();
         assert!(t.contains("stand-in for 6.1.6"), "{t}");
         assert!(t.contains("FAIL") && t.contains("got -14"), "{t}");
+    }
+
+    #[test]
+    fn table_shows_no_escape_sequences_from_the_guest() {
+        let mut r = sample();
+        r.tests[0].message = "\u{1b}[2J\u{1b}]0;owned\u{7}cleared\nsecond line".into();
+        r.reason = "why\u{9b}31m".into();
+        let t = r.table();
+        assert!(
+            !t.contains('\u{1b}') && !t.contains('\u{9b}') && !t.contains('\u{7}'),
+            "{t:?}"
+        );
+        assert!(t.contains("[2J]0;ownedcleared second line"), "{t}");
     }
 }

@@ -210,7 +210,7 @@ impl Workspace {
     ) -> Result<(), WorkspaceError> {
         let touched = submission::patched_paths(&patch.text);
         for path in &touched {
-            submission::check_no_symlink_dirs(&self.src, path)?;
+            submission::check_no_symlinks(&self.src, path)?;
         }
         let input = self.input.join("current.patch");
         let rejects = self.input.join("rejects.rej");

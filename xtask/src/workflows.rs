@@ -101,6 +101,41 @@ mod tests {
         }
     }
 
+    /// The jobs around students' code: a read-only token that is not left in
+    /// .git/config, and caches that only the reference job saves.
+    #[test]
+    fn workflows_keep_the_token_and_the_caches_from_student_code() {
+        for file in files().unwrap() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = file.display();
+            assert!(
+                text.contains("\npermissions:\n  contents: read\n"),
+                "{name}: no top-level read-only permissions"
+            );
+            let checkouts = text.matches("uses: actions/checkout@").count();
+            let kept_out = text
+                .matches("uses: actions/checkout@v4\n        with:\n          persist-credentials: false\n")
+                .count();
+            assert_eq!(
+                checkouts, kept_out,
+                "{name}: a checkout keeps its credentials"
+            );
+        }
+        let grade =
+            std::fs::read_to_string(paths::project_root().join(".github/workflows/grade.yml"))
+                .unwrap();
+        assert!(
+            !grade.contains("uses: actions/cache@"),
+            "grade.yml: a cache that saves itself"
+        );
+        let (before_grade, grading) = grade.split_once("\n  grade:\n").unwrap();
+        assert!(before_grade.contains("uses: actions/cache/save@"));
+        assert!(
+            !grading.contains("uses: actions/cache/save@"),
+            "a student job saves a cache"
+        );
+    }
+
     #[test]
     fn actionlint_rejects_a_broken_workflow() {
         let tmp = tempfile::tempdir().unwrap();

@@ -4,9 +4,10 @@
 //! Both are functions of the results alone (no times, no paths), so a
 //! resumed or merged run writes the same bytes as an uninterrupted one.
 
-use super::results::{ClassResults, RunState};
+use super::results::{ClassResults, RunState, RunVerdict};
 use crate::rubric::fmt_points;
-use crate::verdict::Outcome;
+use crate::text;
+use crate::verdict::{Outcome, Verdict};
 use std::collections::BTreeMap;
 
 /// `student,<target>...,total`; a run kgrade could not grade leaves its cell
@@ -16,12 +17,13 @@ pub fn csv(class: &ClassResults) -> String {
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     let mut header = vec!["student".to_string()];
-    header.extend(class.targets.iter().cloned());
+    header.extend(class.targets.iter().map(|t| text::csv_cell(t)));
     header.push("total".into());
     // Writing into a Vec cannot fail.
     let _ = w.write_record(&header);
     for s in &class.students {
-        let mut row = vec![s.name.clone()];
+        // Names come from the submissions folder: never a formula.
+        let mut row = vec![text::csv_cell(&s.name)];
         for r in &s.runs {
             row.push(
                 r.score
@@ -36,7 +38,8 @@ pub fn csv(class: &ClassResults) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// Markdown table cells: one line, pipes escaped.
+/// Markdown table cells: one line of at most 140 characters, markup and
+/// control characters of student-derived text made inert.
 pub fn md_cell(s: &str) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let short = if one_line.chars().count() > 140 {
@@ -44,7 +47,7 @@ pub fn md_cell(s: &str) -> String {
     } else {
         one_line
     };
-    short.replace('|', "\\|")
+    text::markdown(&short)
 }
 
 fn stats(scores: &[f64]) -> Option<(f64, f64, f64, f64)> {
@@ -90,7 +93,7 @@ pub fn summary(class: &ClassResults) -> String {
         s.push_str(&format!("\n## {target}\n\n"));
         match class.reference(target) {
             Some(r) if r.result().is_some() => {
-                let note = if r.verdict_str() == "pass" {
+                let note = if r.verdict() == RunVerdict::Graded(Verdict::Pass) {
                     ""
                 } else {
                     " **the reference does not pass: check the target before trusting these grades**"

@@ -4,6 +4,7 @@
 //! overall output.
 
 use super::results::{ClassResults, RunState, StudentResults};
+use crate::text::printable;
 use crate::verdict::Outcome;
 use serde::Serialize;
 
@@ -54,7 +55,7 @@ pub fn results(class: &ClassResults, s: &StudentResults) -> Results {
                     } else {
                         "failed"
                     },
-                    output: t.message.clone(),
+                    output: printable(&t.message),
                     visibility: "visible",
                 });
             }
@@ -67,7 +68,9 @@ pub fn results(class: &ClassResults, s: &StudentResults) -> Results {
             .filter_map(|r| r.score.as_ref())
             .map(|x| x.earned)
             .sum(),
-        output: output.join("\n\n"),
+        // Shown to the student as text: what the kernel printed, minus
+        // escape sequences and bidi controls.
+        output: printable(&output.join("\n\n")),
         visibility: "visible",
         tests,
     }

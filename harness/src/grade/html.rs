@@ -3,9 +3,9 @@
 //! the console's differences from the reference's).
 
 use super::markup::escape;
-use super::results::{ClassResults, RunEntry, StudentResults};
+use super::results::{ClassResults, RunEntry, RunVerdict, StudentResults};
 use crate::rubric::fmt_points;
-use crate::verdict::Outcome;
+use crate::verdict::{Outcome, Verdict};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
@@ -24,12 +24,12 @@ fn page(title: &str, body: &str) -> String {
 
 /// A CSS class for a verdict: green, amber (some tests failed), red (it
 /// never reached or never finished the tests), grey (not graded).
-fn verdict_class(v: &str) -> &'static str {
+fn verdict_class(v: RunVerdict) -> &'static str {
     match v {
-        "pass" => "pass",
-        "fail" => "fail",
-        "error" | "missing" => "none",
-        _ => "bad",
+        RunVerdict::Graded(Verdict::Pass) => "pass",
+        RunVerdict::Graded(Verdict::Fail) => "fail",
+        RunVerdict::Error | RunVerdict::Missing => "none",
+        RunVerdict::Graded(_) => "bad",
     }
 }
 
@@ -104,7 +104,7 @@ pub fn index(class: &ClassResults) -> String {
 fn run_cell(r: &RunEntry) -> String {
     format!(
         "<td class=\"{}\">{}<br><span class=\"small\">{}</span></td>",
-        verdict_class(r.verdict_str()),
+        verdict_class(r.verdict()),
         escape(r.verdict_str()),
         escape(&points_cell(r))
     )
@@ -150,7 +150,7 @@ pub fn student(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>
         b.push_str(&format!(
             "<h2>{}</h2>\n<p class=\"{}\"><strong>{}</strong>: {} &mdash; {}</p>\n",
             escape(&run.target),
-            verdict_class(run.verdict_str()),
+            verdict_class(run.verdict()),
             escape(run.verdict_str()),
             escape(&run.reason()),
             escape(&points_cell(run)),
@@ -194,11 +194,13 @@ pub fn student(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>
             }
         }
         if let Some(evidence) = ClassResults::evidence(run) {
-            let what = match run.verdict_str() {
-                "patch-failed" => "What did not apply",
-                "build-failed" => "First build errors (the whole log is build.log)",
-                "crash" | "boot-failed" => "The kernel's report",
-                "timeout" => "The end of the console",
+            let what = match run.verdict() {
+                RunVerdict::Graded(Verdict::PatchFailed) => "What did not apply",
+                RunVerdict::Graded(Verdict::BuildFailed) => {
+                    "First build errors (the whole log is build.log)"
+                }
+                RunVerdict::Graded(Verdict::Crash | Verdict::BootFailed) => "The kernel's report",
+                RunVerdict::Graded(Verdict::Timeout) => "The end of the console",
                 _ => "Details",
             };
             b.push_str(&format!(

@@ -2,107 +2,104 @@
 //! student and target, a `<testcase>` per guest test (a failure carries the
 //! KTAP reason), and a `run` case that fails when the run itself did not get
 //! through the tests (patch, build or boot failure, crash, timeout).
+//!
+//! Written with quick-junit (nextest's serializer), which escapes markup and
+//! drops what XML cannot hold. Attribute values are kept to one line (an XML
+//! reader turns a raw newline in an attribute into a space); the full text of
+//! a message goes in the element's body.
 
-use super::markup::escape;
 use super::results::{ClassResults, RunEntry, RunState};
-use crate::verdict::Outcome;
+use crate::verdict::{Outcome, Verdict};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
 
-fn attr(s: &str) -> String {
-    escape(s)
+/// A value for an attribute: one line, whatever the guest printed.
+fn one_line(s: &str) -> String {
+    s.split(['\n', '\r']).collect::<Vec<_>>().join(" ")
 }
 
-/// Running totals for `<testsuites>`.
-#[derive(Default)]
-struct Totals {
-    tests: usize,
-    failures: usize,
-    errors: usize,
-    skipped: usize,
-}
-
-fn suite(student: &str, run: &RunEntry, totals: &mut Totals) -> String {
-    let name = format!("{student} {}", run.target);
-    let classname = format!("{student}.{}", run.target);
-    let mut cases = String::new();
-    let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
-    let mut time = 0.0;
-    let run_case = match &run.state {
-        RunState::Done(r) => {
-            time = r.timings_s.values().sum::<f64>();
-            match r.verdict.as_str() {
-                "pass" | "fail" => String::new(),
-                v => format!(
-                    "<failure message=\"{}\" type=\"{v}\">{}</failure>",
-                    attr(&format!("{v}: {}", r.reason)),
-                    escape(&r.details)
-                ),
-            }
-        }
-        RunState::Error(e) => format!(
-            "<error message=\"{}\" type=\"infrastructure\"/>",
-            attr(&format!("kgrade could not grade this run: {e}"))
-        ),
-        RunState::Missing => "<error message=\"not graded\" type=\"missing\"/>".to_string(),
+/// A non-success status with its message on one line and, when it had more
+/// lines (or details), the whole text as the body.
+fn non_success(kind: NonSuccessKind, ty: &str, message: &str, body: &str) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(kind);
+    status.set_type(ty).set_message(one_line(message));
+    let body = if body.is_empty() && message.contains('\n') {
+        message
+    } else {
+        body
     };
-    tests += 1;
-    if run_case.starts_with("<failure") {
-        failures += 1;
-    } else if run_case.starts_with("<error") {
-        errors += 1;
+    if !body.is_empty() {
+        status.set_description(body);
     }
-    cases.push_str(&format!(
-        "    <testcase classname=\"{}\" name=\"run\">{run_case}</testcase>\n",
-        attr(&classname)
-    ));
+    status
+}
+
+fn run_status(run: &RunEntry) -> TestCaseStatus {
+    match &run.state {
+        RunState::Done(r) => match r.verdict {
+            Verdict::Pass | Verdict::Fail => TestCaseStatus::success(),
+            v => non_success(
+                NonSuccessKind::Failure,
+                v.as_str(),
+                &format!("{}: {}", v.as_str(), r.reason),
+                &r.details,
+            ),
+        },
+        RunState::Error(e) => non_success(
+            NonSuccessKind::Error,
+            "infrastructure",
+            &format!("kgrade could not grade this run: {e}"),
+            "",
+        ),
+        RunState::Missing => non_success(NonSuccessKind::Error, "missing", "not graded", ""),
+    }
+}
+
+fn suite(student: &str, run: &RunEntry) -> TestSuite {
+    let classname = format!("{student}.{}", run.target);
+    let mut suite = TestSuite::new(format!("{student} {}", run.target));
+    let mut run_case = TestCase::new("run", run_status(run));
+    run_case.set_classname(classname.as_str());
+    suite.add_test_case(run_case);
+    let mut skipped = 0;
     if let Some(score) = &run.score {
         for t in &score.tests {
-            tests += 1;
-            let body = match t.outcome {
-                Outcome::Pass => String::new(),
+            let status = match t.outcome {
+                Outcome::Pass => TestCaseStatus::success(),
                 Outcome::Fail | Outcome::Crash | Outcome::Timeout => {
-                    failures += 1;
-                    format!(
-                        "<failure message=\"{}\" type=\"{}\"/>",
-                        attr(&t.message),
-                        t.outcome.as_str()
-                    )
+                    non_success(NonSuccessKind::Failure, t.outcome.as_str(), &t.message, "")
                 }
                 Outcome::NotRun => {
                     skipped += 1;
-                    format!("<skipped message=\"{}\"/>", attr(&t.message))
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(one_line(&t.message));
+                    s
                 }
             };
-            cases.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>\n",
-                attr(&classname),
-                attr(&t.name)
-            ));
+            let mut case = TestCase::new(t.name.as_str(), status);
+            case.set_classname(classname.as_str());
+            suite.add_test_case(case);
         }
     }
-    totals.tests += tests;
-    totals.failures += failures;
-    totals.errors += errors;
-    totals.skipped += skipped;
-    format!(
-        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.1}\">\n{cases}  </testsuite>\n",
-        attr(&name)
-    )
+    if let RunState::Done(r) = &run.state {
+        let seconds = r.timings_s.values().sum::<f64>();
+        suite.set_time(Duration::try_from_secs_f64(seconds).unwrap_or_default());
+    }
+    suite
+        .extra
+        .insert("skipped".into(), skipped.to_string().into());
+    suite
 }
 
 pub fn junit(class: &ClassResults) -> String {
-    let mut body = String::new();
-    let mut t = Totals::default();
+    let mut report = Report::new(format!("kgrade {}", class.assignment));
     for s in &class.students {
         for run in &s.runs {
-            body.push_str(&suite(&s.name, run, &mut t));
+            report.add_test_suite(suite(&s.name, run));
         }
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"kgrade {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n{body}</testsuites>\n",
-        attr(&class.assignment),
-        t.tests,
-        t.failures,
-        t.errors,
-        t.skipped
-    )
+    // Serialising into memory fails only on a bug in the serializer.
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- kgrade: cannot write JUnit XML: {e} -->\n"))
 }

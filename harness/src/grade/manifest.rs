@@ -31,9 +31,42 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|e| {
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             GradeError::Class(format!("{} is not a kgrade manifest: {e}", path.display()))
-        })
+        })?;
+        manifest
+            .check_names()
+            .map_err(|why| GradeError::Class(format!("{}: {why}", path.display())))?;
+        Ok(manifest)
+    }
+
+    /// Every name that becomes a path (`students/<dir>/`, `report/<dir>.html`,
+    /// `reference/<target>/`) must be one kgrade itself would have made: a
+    /// manifest is read back from shard artifacts anyone may have edited.
+    pub fn check_names(&self) -> Result<(), String> {
+        let dirs = self
+            .students
+            .iter()
+            .chain(self.class.iter().map(|s| &s.dir));
+        for dir in dirs {
+            if dir.is_empty() || *dir != crate::paths::component(dir) {
+                return Err(format!(
+                    "`{}` is not a student folder name kgrade makes (letters, digits, `-`, `_`, `.`, not first)",
+                    crate::text::one_line(dir, 80)
+                ));
+            }
+        }
+        for target in &self.targets {
+            let parts: Vec<&str> = target.split('/').collect();
+            let plain = |p: &&str| !p.is_empty() && *p == crate::paths::component(p);
+            if parts.len() != 3 || !parts.iter().all(plain) {
+                return Err(format!(
+                    "`{}` is not a target name (assignment/series/arch)",
+                    crate::text::one_line(target, 80)
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn write(&self, out: &Path) -> Result<(), GradeError> {

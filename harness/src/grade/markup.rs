@@ -13,6 +13,9 @@ pub fn escape(s: &str) -> String {
             '\'' => out.push_str("&#39;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            // C1 controls and bidi overrides: a page must read as it is.
+            c if c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') => {}
             c => out.push(c),
         }
     }
@@ -26,7 +29,7 @@ mod tests {
     #[test]
     fn escapes_markup_and_drops_control_characters() {
         assert_eq!(
-            escape("<a href=\"x\">&'</a>\u{1b}[0m\n"),
+            escape("<a href=\"x\">&'</a>\u{1b}[0m\u{9b}\u{202e}\n"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;[0m\n"
         );
     }

@@ -263,4 +263,43 @@ mod tests {
         .to_string();
         assert!(e.contains("shard counts"), "{e}");
     }
+
+    /// A grade.json edited to walk out of the output: every name that
+    /// becomes a path is refused before anything is copied or written.
+    #[test]
+    fn manifest_names_that_would_escape_are_refused() {
+        for bad in [
+            "../../etc",
+            "a/b",
+            "..",
+            ".hidden",
+            "",
+            "x\0y",
+            "esc\u{1b}",
+            "caf\u{e9}",
+        ] {
+            let mut m = manifest(None, &["ann", "bob", "cy"]);
+            m.students[1] = bad.into();
+            assert!(m.check_names().is_err(), "students: {bad:?}");
+            let mut m = manifest(None, &["ann", "bob", "cy"]);
+            m.class[0].dir = bad.into();
+            assert!(m.check_names().is_err(), "class: {bad:?}");
+            let dir = tempfile::tempdir().unwrap();
+            m.write(dir.path()).unwrap();
+            let e = Manifest::read(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("not a student folder name"), "{e}");
+        }
+        for bad in [
+            "../x/y",
+            "tracker/6.1",
+            "tracker/../x86_64",
+            "a/b/c/d",
+            "t/6.1/.x",
+        ] {
+            let mut m = manifest(None, &["ann"]);
+            m.targets = vec![bad.into()];
+            assert!(m.check_names().is_err(), "target: {bad:?}");
+        }
+        assert!(manifest(None, &["ann", "bob", "cy"]).check_names().is_ok());
+    }
 }

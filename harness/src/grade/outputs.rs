@@ -7,7 +7,9 @@ use super::record::{student_dir, write_atomic};
 use super::results::ClassResults;
 use super::{gradebook, gradescope, html, junit, GradeError};
 use crate::rubric::Rubric;
+use crate::transcript::normalise;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub const GRADEBOOK: &str = "gradebook.csv";
 pub const SUMMARY: &str = "summary.md";
@@ -15,10 +17,68 @@ pub const JUNIT: &str = "junit.xml";
 pub const REPORT_INDEX: &str = "report/index.html";
 pub const GRADESCOPE: &str = "results.json";
 
+/// What a console diff may cost: a submission's kernel writes the console,
+/// up to the boot's 4 MiB cap, and every report is rewritten on each
+/// `grade` and `merge`. An honest console is tens of KiB.
+pub struct DiffBudget {
+    /// Bytes and lines of either console before it is even normalised.
+    pub input_bytes: usize,
+    pub input_lines: usize,
+    /// Wall-clock time for the line diff (similar's Myers deadline; past it
+    /// the diff is coarser, and a coarse diff is usually too long anyway).
+    pub time: Duration,
+    /// Bytes of diff worth showing.
+    pub output_bytes: usize,
+}
+
+pub const DIFF_BUDGET: DiffBudget = DiffBudget {
+    input_bytes: 1 << 20,
+    input_lines: 20_000,
+    time: Duration::from_secs(2),
+    output_bytes: 256 << 10,
+};
+
 /// The serial console's differences from the reference's, once both are
-/// normalised (timestamps, addresses and the like masked).
+/// normalised (timestamps, addresses and the like masked), within
+/// [`DIFF_BUDGET`]; past it, a line saying the consoles are too different.
 pub fn serial_diff(reference: Option<&str>, actual: Option<&str>) -> Option<String> {
-    crate::transcript::diff(reference?, actual?)
+    serial_diff_within(reference?, actual?, &DIFF_BUDGET)
+}
+
+pub fn serial_diff_within(reference: &str, actual: &str, budget: &DiffBudget) -> Option<String> {
+    let too_different = |why: String| Some(format!("(too different to diff: {why})\n"));
+    for (side, text) in [("reference", reference), ("submission", actual)] {
+        // Counted without building anything: a flood of empty lines is cheap here.
+        let lines = text.bytes().filter(|&b| b == b'\n').count();
+        if text.len() > budget.input_bytes || lines > budget.input_lines {
+            return too_different(format!(
+                "the {side}'s console has {lines} lines, {} bytes",
+                text.len()
+            ));
+        }
+    }
+    let (a, b) = (normalise(reference), normalise(actual));
+    if a == b {
+        return None;
+    }
+    let started = Instant::now();
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(budget.time)
+        .diff_lines(&a, &b);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("reference", "submission")
+        .to_string();
+    if text.len() > budget.output_bytes {
+        return too_different(format!(
+            "the differences run to {} bytes ({:.1} s)",
+            text.len(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Some(text)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), GradeError> {
@@ -60,4 +120,71 @@ pub fn write_reports(
     }
     write(&out.join(REPORT_INDEX), &html::index(&class))?;
     Ok(class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFERENCE: &str =
+        "<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\nok 1 register\n<<KGRADE-KTAP-END>>\n";
+
+    #[test]
+    fn small_differences_are_shown() {
+        let failing = REFERENCE.replace("ok 1", "not ok 1");
+        let d = serial_diff(Some(REFERENCE), Some(&failing)).unwrap();
+        assert!(d.contains("+not ok 1 register"), "{d}");
+        assert_eq!(serial_diff(Some(REFERENCE), Some(REFERENCE)), None);
+        assert_eq!(serial_diff(None, Some(REFERENCE)), None);
+    }
+
+    /// What the boot's console cap lets through, as fast as it can be told.
+    #[test]
+    fn a_4_mib_console_does_not_stall_the_reports() {
+        let floods = [
+            "\n".repeat(4 << 20),
+            "\r\n".repeat(2 << 20),
+            (0..300_000)
+                .map(|i| format!("line {i}\n"))
+                .collect::<String>(),
+        ];
+        for flood in &floods {
+            let started = Instant::now();
+            let d = serial_diff(Some(REFERENCE), Some(flood)).unwrap();
+            assert!(d.starts_with("(too different to diff"), "{d}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    /// Within the input caps, the time and output budgets still hold: two
+    /// consoles of distinct lines are the Myers diff's worst case.
+    #[test]
+    fn the_diff_itself_is_bounded_in_time_and_size() {
+        let a: String = (0..19_000)
+            .map(|i| format!("ok {i} a{}\n", i * 7919 % 10007))
+            .collect();
+        let b: String = (0..19_000)
+            .map(|i| format!("ok {i} b{}\n", i * 104729 % 10009))
+            .collect();
+        let budget = DiffBudget {
+            time: Duration::from_millis(300),
+            ..DIFF_BUDGET
+        };
+        let started = Instant::now();
+        let d = serial_diff_within(&a, &b, &budget).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            d.len() <= budget.output_bytes || d.starts_with("(too different"),
+            "{}",
+            d.len()
+        );
+    }
 }

@@ -77,11 +77,14 @@ impl Progress for Bars {
 
     fn stage(&self, worker: usize, what: &str) {
         if let Some(w) = self.workers.get(worker) {
-            w.set_message(what.to_string());
+            w.set_message(crate::text::printable(what));
         }
     }
 
     fn finished(&self, line: &str, student_done: bool) {
+        // Names and reasons come from submissions: no escape sequences.
+        let line = crate::text::printable(line);
+        let line = line.as_str();
         if self.multi.is_hidden() {
             eprintln!("{line}");
         } else {

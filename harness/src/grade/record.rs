@@ -192,16 +192,23 @@ pub fn place(staging: &Path, dir: &Path, done: &Done) -> std::io::Result<()> {
     }
 }
 
-/// Writes a file through a temporary name in the same directory.
+/// Writes a file through a fresh temporary file in the same directory,
+/// renamed over `path` (tempfile's persist): a reader sees the old file or
+/// the new one, and two writers never share a temporary name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    // Readable like any file written with the usual umask (tempfile makes 0600).
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,5 +319,19 @@ mod tests {
         assert_ne!(k, inputs_key(&catalog, &target, &src, "ref2").unwrap());
         let other = catalog.target("tracker/6.1/arm64").unwrap();
         assert_ne!(k, inputs_key(&catalog, other, &src, "ref").unwrap());
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_readable_by_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/report.csv");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        // Nothing left beside it.
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
     }
 }

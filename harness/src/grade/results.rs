@@ -18,6 +18,26 @@ pub enum RunState {
     Missing,
 }
 
+/// What a run came to, as the reports tell it: a verdict, or none because
+/// kgrade failed on it or it never finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunVerdict {
+    Graded(Verdict),
+    Error,
+    Missing,
+}
+
+impl RunVerdict {
+    /// `pass`, `build-failed`, ... or `error` / `missing`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunVerdict::Graded(v) => v.as_str(),
+            RunVerdict::Error => "error",
+            RunVerdict::Missing => "missing",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
     pub target: String,
@@ -56,13 +76,17 @@ impl RunEntry {
         }
     }
 
-    /// `pass`, `build-failed`, ... or `error` / `missing`.
-    pub fn verdict_str(&self) -> &str {
+    pub fn verdict(&self) -> RunVerdict {
         match &self.state {
-            RunState::Done(r) => r.verdict.as_str(),
-            RunState::Error(_) => "error",
-            RunState::Missing => "missing",
+            RunState::Done(r) => RunVerdict::Graded(r.verdict),
+            RunState::Error(_) => RunVerdict::Error,
+            RunState::Missing => RunVerdict::Missing,
         }
+    }
+
+    /// `pass`, `build-failed`, ... or `error` / `missing`.
+    pub fn verdict_str(&self) -> &'static str {
+        self.verdict().as_str()
     }
 
     pub fn reason(&self) -> String {

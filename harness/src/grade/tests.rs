@@ -233,33 +233,131 @@ fn html_report_escapes_and_links_every_student() {
 
 #[test]
 fn junit_has_a_suite_per_student_and_target_with_ktap_reasons() {
+    use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
     let d = tempfile::tempdir().unwrap();
     let (m, rubric) = class(d.path());
     write_reports(d.path(), &m, &rubric).unwrap();
     let x = std::fs::read_to_string(d.path().join(outputs::JUNIT)).unwrap();
     assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
-    assert_eq!(x.matches("<testsuite ").count(), 5);
+    let report = Report::deserialize_from_str(&x).unwrap();
+    assert_eq!(report.name.as_str(), "kgrade tracker");
+    assert_eq!(report.test_suites.len(), 5);
     let all = cases_for("tracker").count();
-    assert!(x.contains(&format!(
-        "<testsuite name=\"bob, jr tracker/6.1/x86_64\" tests=\"{}\" failures=\"1\" errors=\"0\" skipped=\"0\"",
-        all + 1
-    )), "{x}");
-    assert!(x.contains(
-        "name=\"files.close\"><failure message=\"expected 0 files after close, got 1 &lt;&amp;&gt;\" type=\"fail\"/>"
-    ), "{x}");
+    let suite = |name: &str| {
+        report
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == format!("{name} {T}"))
+            .unwrap()
+    };
+    let bob = suite("bob, jr");
+    assert_eq!((bob.tests, bob.failures, bob.errors), (all + 1, 1, 0));
+    let close = bob
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "files.close")
+        .unwrap();
+    match &close.status {
+        TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Failure,
+            message,
+            ty,
+            ..
+        } => {
+            assert_eq!(
+                message.as_ref().unwrap().as_str(),
+                "expected 0 files after close, got 1 <&>"
+            );
+            assert_eq!(ty.as_ref().unwrap().as_str(), "fail");
+        }
+        other => panic!("{other:?}"),
+    }
     // cy never reached the tests: the run case fails, the tests are skipped.
-    assert!(
-        x.contains("name=\"run\"><failure message=\"build-failed: kernel/tracker"),
-        "{x}"
+    let cy = suite("cy");
+    match &cy.test_cases[0].status {
+        TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        } => {
+            assert!(message
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .starts_with("build-failed: kernel/tracker"));
+            assert!(description.as_ref().unwrap().as_str().contains("<here>"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cy.test_cases
+            .iter()
+            .filter(|c| matches!(c.status, TestCaseStatus::Skipped { .. }))
+            .count(),
+        all
     );
     assert!(x.contains(&format!("skipped=\"{all}\"")), "{x}");
     assert!(x.contains("type=\"infrastructure\""), "{x}");
     assert!(x.ends_with("</testsuites>\n"));
     // Totals: three suites of a run case and every test, two (dee, eve) of a run case alone.
-    assert!(x.contains(&format!(
-        "<testsuites name=\"kgrade tracker\" tests=\"{}\" failures=\"2\" errors=\"2\" skipped=\"{all}\">",
-        3 * (all + 1) + 2
-    )), "{x}");
+    assert_eq!(
+        (report.tests, report.failures, report.errors),
+        (3 * (all + 1) + 2, 2, 2)
+    );
+}
+
+/// What the guest prints ends up in attributes: multi-line messages stay
+/// one line there (whole in the body), escape sequences are dropped, and the
+/// file still parses.
+#[test]
+fn junit_attributes_hold_one_line_of_anything() {
+    use quick_junit::{Report, TestCaseStatus};
+    let d = tempfile::tempdir().unwrap();
+    let (m, rubric) = class(d.path());
+    let all = cases_for("tracker").count();
+    file(
+        &record::run_dir(d.path(), "ann", T),
+        Some(&result(
+            Verdict::Fail,
+            &[(
+                "files.close",
+                Outcome::Fail,
+                "line one\nline \"two\" <b>\u{1b}[31m\r\nthree",
+            )],
+            all,
+        )),
+        None,
+        "",
+    );
+    write_reports(d.path(), &m, &rubric).unwrap();
+    let x = std::fs::read_to_string(d.path().join(outputs::JUNIT)).unwrap();
+    assert!(!x.contains('\u{1b}'));
+    let report = Report::deserialize_from_str(&x).unwrap();
+    let ann = &report.test_suites[0];
+    let close = ann
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "files.close")
+        .unwrap();
+    let TestCaseStatus::NonSuccess {
+        message,
+        description,
+        ..
+    } = &close.status
+    else {
+        panic!("{:?}", close.status)
+    };
+    let message = message.as_ref().unwrap().as_str();
+    assert!(!message.contains('\n'), "{message:?}");
+    assert!(
+        message.starts_with("line one line \"two\" <b>"),
+        "{message:?}"
+    );
+    assert!(description
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .contains("line one\nline"));
 }
 
 #[test]
@@ -362,4 +460,55 @@ fn merged_shards_write_the_reports_of_one_run() {
         );
     }
     let _ = rubric;
+}
+
+/// Students named to attack the reports: a spreadsheet formula, Markdown
+/// and HTML, terminal escape sequences.
+#[test]
+fn hostile_student_names_are_inert_in_every_report() {
+    let d = tempfile::tempdir().unwrap();
+    let names = [
+        "=HYPERLINK(\"http://e\")",
+        "+1+1",
+        "-2",
+        "@SUM(A1)",
+        "x![i](http://e/p.png)<img src=x>|y",
+        "esc\u{1b}[2J\u{202e}z",
+    ];
+    let manifest = Manifest {
+        assignment: "tracker".into(),
+        targets: vec![T.into()],
+        inputs: [(T.to_string(), "k".to_string())].into_iter().collect(),
+        shard: None,
+        class: names.iter().map(|n| student(n)).collect(),
+        students: names.iter().map(|n| crate::paths::component(n)).collect(),
+    };
+    let all = cases_for("tracker").count();
+    file(
+        &record::reference_dir(d.path(), T),
+        Some(&result(Verdict::Pass, &[], all)),
+        None,
+        "",
+    );
+    let rubric = Rubric::build("tracker", &RubricConfig::default()).unwrap();
+    write_reports(d.path(), &manifest, &rubric).unwrap();
+    let csv = std::fs::read_to_string(d.path().join(outputs::GRADEBOOK)).unwrap();
+    let mut rows = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    for row in rows.records() {
+        let name = row.unwrap()[0].to_string();
+        assert!(
+            !name.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{name}"
+        );
+        assert!(!name.contains('\u{1b}'), "{name:?}");
+    }
+    assert!(csv.contains("'=HYPERLINK") && csv.contains("'-2"), "{csv}");
+    let md = std::fs::read_to_string(d.path().join(outputs::SUMMARY)).unwrap();
+    for bad in ["<img", "![i](", "\u{1b}", "\u{202e}", "&gt;|y"] {
+        assert!(!md.contains(bad), "{bad:?} in\n{md}");
+    }
+    assert!(
+        md.contains("x!\\[i\\](http://e/p.png)&lt;img src=x&gt;\\|y"),
+        "{md}"
+    );
 }
