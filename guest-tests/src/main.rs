@@ -38,7 +38,7 @@ fn main() {
     match load_plan() {
         Ok((plan, assignment)) => run(plan, assignment, &notes),
         Err(e) => {
-            emit_all(ktap::header(0));
+            emit_all(ktap::header(0, ""));
             emit_notes(&notes);
             ktap::emit(&ktap::note(&format!("plan error: {e}")));
         }
@@ -63,6 +63,10 @@ fn load_plan() -> Result<(Plan, &'static Assignment), String> {
     let text =
         std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("cannot read {PLAN_PATH}: {e}"))?;
     let plan = Plan::from_json(&text).map_err(|e| format!("{PLAN_PATH}: {e}"))?;
+    // The nonce is for the guest's eyes: a kernel reading the file system
+    // (the student's syscalls open files too) must not find it lying there.
+    // Best effort: a failed unlink leaves the run as it was.
+    let _ = std::fs::remove_file(PLAN_PATH);
     let assignment = ASSIGNMENTS
         .iter()
         .copied()
@@ -101,7 +105,7 @@ fn unknown_selections(plan: &Plan) -> Vec<&str> {
 
 fn run(plan: Plan, assignment: &Assignment, notes: &[String]) {
     let suites = select(&plan);
-    emit_all(ktap::header(suites.len()));
+    emit_all(ktap::header(suites.len(), &plan.nonce));
     emit_notes(notes);
     let count: usize = suites.iter().map(|(_, c)| c.len()).sum();
     ktap::emit(&ktap::note(&format!(
@@ -117,6 +121,7 @@ fn run(plan: Plan, assignment: &Assignment, notes: &[String]) {
         )));
     }
     let timeout_ms = plan.case_timeout_ms;
+    let nonce = plan.nonce.clone();
     let ctx = Ctx::new(plan);
     for (i, (suite, cases)) in suites.iter().enumerate() {
         emit_all(ktap::suite_header(suite, cases.len()));
@@ -124,9 +129,9 @@ fn run(plan: Plan, assignment: &Assignment, notes: &[String]) {
         for (j, case) in cases.iter().enumerate() {
             let outcome = run_one(&ctx, assignment, case, timeout_ms);
             all_passed &= outcome == Outcome::Pass;
-            emit_all(ktap::case_lines(j + 1, case.name, &outcome));
+            emit_all(ktap::case_lines(j + 1, case.name, &outcome, &nonce));
         }
-        ktap::emit(&ktap::suite_result(i + 1, suite, all_passed));
+        ktap::emit(&ktap::suite_result(i + 1, suite, all_passed, &nonce));
     }
 }
 

@@ -21,6 +21,42 @@ pub struct Plan {
     pub only: Vec<String>,
     /// Wall-clock limit for one case, in milliseconds.
     pub case_timeout_ms: u64,
+    /// A random value the host draws for each boot. The guest prints it in
+    /// its header and on every result line, and the host accepts only
+    /// results that carry it: a kernel printing KTAP of its own does not
+    /// know it (see [`nonce_header`] and [`nonce_tag`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nonce: String,
+}
+
+/// The guest's header line announcing the nonce (a KTAP diagnostic line):
+/// `# kgrade-nonce: <nonce>`.
+pub const NONCE_HEADER: &str = "# kgrade-nonce: ";
+/// How a result line carries the nonce: first thing after ` # `, so
+/// `ok 1 name # nonce:<nonce>` and `not ok 2 name # nonce:<nonce> reason`
+/// stay KTAP result lines (the nonce sits in their diagnostic data).
+pub const NONCE_TAG: &str = "nonce:";
+
+/// The header line for `nonce`.
+pub fn nonce_header(nonce: &str) -> String {
+    format!("{NONCE_HEADER}{nonce}")
+}
+
+/// The text a result line carries after ` # ` for `nonce`, before any reason.
+pub fn nonce_tag(nonce: &str) -> String {
+    format!("{NONCE_TAG}{nonce}")
+}
+
+/// Splits a result line's text after ` # ` into the nonce it carries (if
+/// any) and the rest (the reason).
+pub fn split_nonce(after_hash: &str) -> (Option<&str>, &str) {
+    match after_hash.strip_prefix(NONCE_TAG) {
+        Some(rest) => {
+            let (nonce, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            (Some(nonce), reason.trim_start())
+        }
+        None => (None, after_hash),
+    }
 }
 
 impl Plan {
@@ -66,6 +102,7 @@ mod tests {
                 .collect(),
             only: vec![],
             case_timeout_ms: 5000,
+            nonce: "0123abcd".into(),
         }
     }
 
@@ -82,6 +119,28 @@ mod tests {
     fn rejects_a_plan_without_timeout() {
         let err = Plan::from_json(r#"{"assignment":"x","syscalls":{}}"#).unwrap_err();
         assert!(err.to_string().contains("case_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_without_nonce_still_reads() {
+        let plan =
+            Plan::from_json(r#"{"assignment":"x","syscalls":{},"case_timeout_ms":1}"#).unwrap();
+        assert_eq!(plan.nonce, "");
+    }
+
+    #[test]
+    fn nonce_tag_splits_from_the_reason() {
+        let tag = nonce_tag("abc");
+        assert_eq!(split_nonce(&tag), (Some("abc"), ""));
+        assert_eq!(
+            split_nonce(&format!("{tag} expected 0, got -22")),
+            (Some("abc"), "expected 0, got -22")
+        );
+        assert_eq!(
+            split_nonce("TIMEOUT after 5 ms"),
+            (None, "TIMEOUT after 5 ms")
+        );
+        assert_eq!(nonce_header("abc"), "# kgrade-nonce: abc");
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn outcome_class(o: Outcome) -> &'static str {
         Outcome::Pass => "pass",
         Outcome::Fail => "fail",
         Outcome::NotRun => "none",
-        Outcome::Crash | Outcome::Timeout => "bad",
+        Outcome::Crash | Outcome::Timeout | Outcome::Tampered => "bad",
     }
 }
 
@@ -199,6 +199,7 @@ pub fn student(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>
                 "build-failed" => "First build errors (the whole log is build.log)",
                 "crash" | "boot-failed" => "The kernel's report",
                 "timeout" => "The end of the console",
+                "tampered" => "Lines on the console the guest did not print",
                 _ => "Details",
             };
             b.push_str(&format!(

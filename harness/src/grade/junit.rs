@@ -59,7 +59,7 @@ fn suite(student: &str, run: &RunEntry, totals: &mut Totals) -> String {
             tests += 1;
             let body = match t.outcome {
                 Outcome::Pass => String::new(),
-                Outcome::Fail | Outcome::Crash | Outcome::Timeout => {
+                Outcome::Fail | Outcome::Crash | Outcome::Timeout | Outcome::Tampered => {
                     failures += 1;
                     format!(
                         "<failure message=\"{}\" type=\"{}\"/>",
