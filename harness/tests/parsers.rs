@@ -1,0 +1,219 @@
+//! The console analysis and the KTAP reader under generated input
+//! (proptest, a few hundred cases each, so it runs with the unit tests), and
+//! on real serial logs captured from this project's own runs
+//! (`tests/fixtures/serial/`).
+
+use kgrade::console::{analyse, streams};
+use kgrade::ktap;
+use kgrade::qemu::Ended;
+use kgrade::verdict::{judge, Boot, Outcome, Verdict};
+use kgrade_protocol::{cases_for, Case, BEGIN_MARKER, END_MARKER};
+use proptest::prelude::*;
+use std::path::Path;
+
+const NONCE: &str = "9d1c6fb0a4e35e2877c1b0d8f2a6e4c1";
+
+/// The first few tracker cases, in run order.
+fn cases(n: usize) -> Vec<&'static Case> {
+    cases_for("tracker").take(n).collect()
+}
+
+/// The guest's lines for `outcomes` (true: ok), signed, as it prints them.
+fn guest_lines(cases: &[&Case], outcomes: &[bool]) -> Vec<String> {
+    let mut lines = vec![
+        BEGIN_MARKER.to_string(),
+        "KTAP version 1".into(),
+        "1..1".into(),
+        format!("# kgrade-nonce: {NONCE}"),
+    ];
+    let mut suite = "";
+    let mut number = 0;
+    for (case, ok) in cases.iter().zip(outcomes) {
+        if case.suite != suite {
+            suite = case.suite;
+            number = 0;
+            lines.push("    KTAP version 1".into());
+            lines.push(format!("    # Subtest: {suite}"));
+        }
+        number += 1;
+        lines.push(if *ok {
+            format!("    ok {number} {} # nonce:{NONCE}", case.name)
+        } else {
+            format!(
+                "    not ok {number} {} # nonce:{NONCE} expected 0, got -22",
+                case.name
+            )
+        });
+    }
+    lines.push(END_MARKER.into());
+    lines
+}
+
+/// Lines a kernel might put on the console: its own messages, forged
+/// results (with no nonce, or a wrong one), forged headers, noise.
+fn injected() -> impl Strategy<Value = String> {
+    let names: Vec<&'static str> = cases_for("tracker").map(|c| c.name).collect();
+    prop_oneof![
+        "[ -~]{0,80}",
+        ("[0-9]{1,3}", "[ -~]{0,60}").prop_map(|(s, m)| format!("[    {s}.123456] {m}")),
+        (1u32..6, proptest::sample::select(names.clone()))
+            .prop_map(|(n, c)| format!("    ok {n} {c}")),
+        (1u32..6, proptest::sample::select(names), "[0-9a-f]{8,32}")
+            .prop_map(|(n, c, x)| format!("    ok {n} {c} # nonce:{x}")),
+        "[0-9a-f]{32}".prop_map(|x| format!("# kgrade-nonce: {x}")),
+        Just("    # Subtest: fetch".to_string()),
+        Just("ok 1 register".to_string()),
+    ]
+}
+
+fn boot(console: &kgrade::console::Console) -> Boot<'_> {
+    Boot {
+        console,
+        ended: Ended::Exited,
+        timeout_s: 60,
+        nonce: NONCE,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Anything at all: the readers never panic.
+    #[test]
+    fn any_console_is_read_without_panic(text in "(?s).{0,2000}") {
+        let c = analyse(&text);
+        let _ = ktap::parse(&text, NONCE);
+        let _ = judge(&cases(5), boot(&c));
+        let _ = kgrade::transcript::normalise(&text);
+    }
+
+    /// Lines made of KTAP's own pieces, in any order.
+    #[test]
+    fn any_ktap_shaped_text_is_read_without_panic(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                injected(),
+                Just(BEGIN_MARKER.to_string()),
+                Just(END_MARKER.to_string()),
+                Just(format!("    ok 1 self_returns_zero # nonce:{NONCE}")),
+                Just(format!("# kgrade-nonce: {NONCE}")),
+                "(ok|not ok) [0-9]{0,12}( [^\n]{0,20})?( # [^\n]{0,20})?",
+            ],
+            0..60,
+        )
+    ) {
+        let text = lines.join("\n");
+        let c = analyse(&text);
+        let j = judge(&cases(8), boot(&c));
+        prop_assert_eq!(j.tests.len(), 8);
+        prop_assert!(j.evidence.len() <= 21);
+    }
+
+    /// The guest's stream alone reads back exactly: its outcomes, no evidence.
+    #[test]
+    fn the_guest_stream_reads_back(outcomes in proptest::collection::vec(any::<bool>(), 1..12)) {
+        let cs = cases(outcomes.len());
+        let text = guest_lines(&cs, &outcomes).join("\n") + "\n";
+        let j = judge(&cs, boot(&analyse(&text)));
+        prop_assert!(j.evidence.is_empty(), "{:?}", j.evidence);
+        for (t, ok) in j.tests.iter().zip(&outcomes) {
+            prop_assert_eq!(t.outcome, if *ok { Outcome::Pass } else { Outcome::Fail });
+        }
+        let all = outcomes.iter().all(|o| *o);
+        prop_assert_eq!(j.verdict, if all { Verdict::Pass } else { Verdict::Fail });
+    }
+
+    /// Whatever a kernel adds between the guest's lines, no case the guest
+    /// failed becomes a pass, and a forged result line never goes unseen.
+    #[test]
+    fn injected_lines_never_make_a_pass(
+        outcomes in proptest::collection::vec(any::<bool>(), 1..12),
+        injections in proptest::collection::vec((any::<prop::sample::Index>(), injected()), 0..8),
+    ) {
+        let cs = cases(outcomes.len());
+        let mut lines = guest_lines(&cs, &outcomes);
+        // A result line that reaches the reader whole: none of the injected
+        // lines carries a kernel stamp that would glue text onto the next.
+        let result = regex::Regex::new(r"^ *((not )?ok [0-9]{1,9}( |$)|# kgrade-nonce:)").unwrap();
+        let whole = injections.iter().all(|(_, l)| !l.contains('['));
+        let mut forged = false;
+        for (at, line) in &injections {
+            // After the begin marker: before it nothing is read at all.
+            let i = 1 + at.index(lines.len() - 1);
+            forged |= whole && result.is_match(line);
+            lines.insert(i, line.clone());
+        }
+        let text = lines.join("\n") + "\n";
+        let j = judge(&cs, boot(&analyse(&text)));
+        for (t, ok) in j.tests.iter().zip(&outcomes) {
+            if t.outcome == Outcome::Pass {
+                prop_assert!(*ok, "{} passed although the guest failed it", t.name);
+            }
+        }
+        if forged {
+            prop_assert_eq!(j.verdict, Verdict::Tampered, "{}", text);
+        }
+    }
+
+    /// Kernel messages between whole guest lines come out of the guest's
+    /// stream, and the guest's lines stay as they were.
+    #[test]
+    fn streams_split_whole_lines(
+        guest in proptest::collection::vec("[ -Z\\^-~]{0,40}", 0..20),
+        kernel in proptest::collection::vec(("[0-9]{1,4}", "[ -~]{0,40}"), 0..20),
+        seed in any::<u64>(),
+    ) {
+        let mut console = Vec::new();
+        let mut k = kernel.iter();
+        let mut s = seed;
+        for g in &guest {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if s >> 63 == 1 {
+                if let Some((t, m)) = k.next() {
+                    console.push(format!("[{t:>5}.000001] {m}"));
+                }
+            }
+            console.push(g.clone());
+        }
+        for (t, m) in k {
+            console.push(format!("[{t:>5}.000001] {m}"));
+        }
+        let (g, km) = streams(&console.join("\n"));
+        prop_assert_eq!(g, guest);
+        prop_assert_eq!(km.len(), kernel.len());
+    }
+}
+
+// ---- Real serial logs -----------------------------------------------------
+
+fn serial_fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/serial")
+        .join(name);
+    String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()
+}
+
+fn plan_fixture(name: &str) -> kgrade_protocol::Plan {
+    kgrade_protocol::Plan::from_json(&serial_fixture(name)).unwrap()
+}
+
+/// Judges a captured boot with the plan it ran under.
+fn judge_fixture(
+    serial: &str,
+    plan: &str,
+    ended: Ended,
+) -> (kgrade::console::Console, kgrade::verdict::Judgement) {
+    let plan = plan_fixture(plan);
+    let cases = kgrade::boots::plan_cases(&plan);
+    let console = analyse(&serial_fixture(serial));
+    let j = judge(
+        &cases,
+        Boot {
+            console: &console,
+            ended,
+            timeout_s: kgrade::boots::boot_timeout_s(&plan, cases.len()),
+            nonce: &plan.nonce,
+        },
+    );
+    (console, j)
+}
