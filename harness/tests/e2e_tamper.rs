@@ -16,9 +16,11 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The reference with `fixture_name` over it; the run's directory is kept
-/// for the caller (serial logs, plans).
-fn reference_with(fixture_name: &str) -> (RunResult, tempfile::TempDir) {
+/// The reference with `fixture_name` over it, running `only` (empty: all);
+/// the run's directory is kept for the caller (serial logs, plans). With
+/// `KGRADE_E2E_KEEP=DIR`, its plans and serial logs are also copied to
+/// `DIR/<fixture>/` (how `tests/fixtures/serial/` was captured).
+fn reference_with(fixture_name: &str, only: &[&str]) -> (RunResult, tempfile::TempDir) {
     let root = kgrade::paths::project_root();
     let catalog = kgrade::target::Catalog::load(&root).unwrap();
     let target = catalog.target(TARGET).unwrap();
@@ -34,10 +36,21 @@ fn reference_with(fixture_name: &str) -> (RunResult, tempfile::TempDir) {
         kernel_src: None,
         out: out.path(),
         overlay: Some(&patch),
-        only: vec![],
+        only: only.iter().map(|s| s.to_string()).collect(),
         discard_workspace: false,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
+    if let Some(keep) = std::env::var_os("KGRADE_E2E_KEEP") {
+        let dir = Path::new(&keep).join(fixture_name.trim_end_matches(".patch"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(out.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("serial") || name.starts_with("plan") || name == "result.json" {
+                std::fs::copy(&path, dir.join(&name)).unwrap();
+            }
+        }
+    }
     (r, out)
 }
 
@@ -70,7 +83,7 @@ fn outcome(r: &RunResult, name: &str) -> Outcome {
 #[test]
 #[ignore = "builds and boots real kernels; run by cargo xtask test"]
 fn a_forged_ktap_block_is_tampered_and_earns_nothing() {
-    let (r, out) = reference_with("forged-ktap.patch");
+    let (r, out) = reference_with("forged-ktap.patch", &[]);
     assert_eq!(r.verdict, Verdict::Tampered, "{}", r.reason);
     assert!(r.reason.contains("not the guest's"), "{}", r.reason);
     // Every case was forged as `ok`: none of them is a pass.
@@ -104,7 +117,7 @@ fn a_forged_ktap_block_is_tampered_and_earns_nothing() {
 #[test]
 #[ignore = "builds and boots real kernels; run by cargo xtask test"]
 fn an_oops_in_one_case_costs_that_case_only() {
-    let (r, out) = reference_with("oops-in-one-case.patch");
+    let (r, out) = reference_with("oops-in-one-case.patch", &[]);
     let crashed = "register.pid_below_one_is_einval";
     assert_eq!(r.verdict, Verdict::Crash, "{}", r.reason);
     assert_eq!(outcome(&r, crashed), Outcome::Crash);
@@ -135,5 +148,36 @@ fn an_oops_in_one_case_costs_that_case_only() {
     assert_eq!(r.passed(), r.tests.len() - 2);
     assert!(r.details.contains("== serial.log"), "{}", r.details);
     assert!(r.reason.contains("2 boots after crashes"), "{}", r.reason);
+    judged_again(out.path(), &r);
+}
+
+#[test]
+#[ignore = "builds and boots real kernels; run by cargo xtask test"]
+fn a_console_flood_is_a_crash_of_its_case_and_the_run_goes_on() {
+    let only = [
+        "register.self_returns_zero",
+        "fetch.unmonitored_is_einval",
+        "deregister.stops_monitoring",
+        "deregister.pid_below_one_is_einval",
+    ];
+    let (r, out) = reference_with("console-flood.patch", &only);
+    assert_eq!(r.verdict, Verdict::Crash, "{}", r.reason);
+    assert_eq!(outcome(&r, "register.self_returns_zero"), Outcome::Pass);
+    // Both cases that fetch an unmonitored pid flood, each in its own boot.
+    assert_eq!(outcome(&r, "fetch.unmonitored_is_einval"), Outcome::Crash);
+    assert_eq!(outcome(&r, "deregister.stops_monitoring"), Outcome::Crash);
+    assert_eq!(
+        outcome(&r, "deregister.pid_below_one_is_einval"),
+        Outcome::Pass
+    );
+    let flooded = r.tests.iter().find(|t| t.name == "fetch.unmonitored_is_einval");
+    assert!(
+        flooded.is_some_and(|t| t.message.contains("flooded")),
+        "{flooded:?}"
+    );
+    assert_eq!(r.boots.len(), 3, "{:?}", r.boots);
+    assert!(r.boots.iter().take(2).all(|b| b.ended == "flooded"));
+    let size = std::fs::metadata(out.path().join("serial.log")).unwrap().len();
+    assert!(size <= (4 << 20) + (64 << 10), "capped: {size}");
     judged_again(out.path(), &r);
 }
