@@ -170,14 +170,19 @@ fn a_console_flood_is_a_crash_of_its_case_and_the_run_goes_on() {
         outcome(&r, "deregister.pid_below_one_is_einval"),
         Outcome::Pass
     );
-    let flooded = r.tests.iter().find(|t| t.name == "fetch.unmonitored_is_einval");
+    let flooded = r
+        .tests
+        .iter()
+        .find(|t| t.name == "fetch.unmonitored_is_einval");
     assert!(
         flooded.is_some_and(|t| t.message.contains("flooded")),
         "{flooded:?}"
     );
     assert_eq!(r.boots.len(), 3, "{:?}", r.boots);
     assert!(r.boots.iter().take(2).all(|b| b.ended == "flooded"));
-    let size = std::fs::metadata(out.path().join("serial.log")).unwrap().len();
+    let size = std::fs::metadata(out.path().join("serial.log"))
+        .unwrap()
+        .len();
     assert!(size <= (4 << 20) + (64 << 10), "capped: {size}");
     judged_again(out.path(), &r);
 }

@@ -178,7 +178,8 @@ proptest! {
         for (t, m) in k {
             console.push(format!("[{t:>5}.000001] {m}"));
         }
-        let (g, km) = streams(&console.join("\n"));
+        let text: String = console.iter().map(|l| format!("{l}\n")).collect();
+        let (g, km) = streams(&text);
         prop_assert_eq!(g, guest);
         prop_assert_eq!(km.len(), kernel.len());
     }
@@ -216,4 +217,113 @@ fn judge_fixture(
         },
     );
     (console, j)
+}
+
+/// The reference's run on tracker/6.1/x86_64: 40 passes, nothing forged.
+#[test]
+fn a_real_passing_run_is_a_pass() {
+    let (console, j) = judge_fixture("pass.log", "pass.plan.json", Ended::Exited);
+    assert!(console.finished && console.failure.is_none());
+    assert_eq!(j.verdict, Verdict::Pass, "{}", j.reason);
+    assert_eq!(j.reason, "40/40 tests passed");
+    assert!(j.evidence.is_empty(), "{:?}", j.evidence);
+    assert!(j.tests.iter().all(|t| t.outcome == Outcome::Pass));
+}
+
+/// The same log judged under another boot's nonce (a log replayed from an
+/// earlier run) is not a pass.
+#[test]
+fn a_real_log_replayed_into_another_boot_is_tampered() {
+    let mut plan = plan_fixture("pass.plan.json");
+    plan.nonce = "0".repeat(32);
+    let cases = kgrade::boots::plan_cases(&plan);
+    let console = analyse(&serial_fixture("pass.log"));
+    let j = judge(
+        &cases,
+        Boot {
+            console: &console,
+            ended: Ended::Exited,
+            timeout_s: 600,
+            nonce: &plan.nonce,
+        },
+    );
+    assert_eq!(j.verdict, Verdict::Tampered);
+    assert!(j.tests.iter().all(|t| t.outcome == Outcome::Tampered));
+    assert!(j.reason.contains("another nonce"), "{}", j.reason);
+}
+
+fn judge_pass_log_as(serial: &str) -> kgrade::verdict::Judgement {
+    let plan = plan_fixture("pass.plan.json");
+    let cases = kgrade::boots::plan_cases(&plan);
+    let console = analyse(serial);
+    judge(
+        &cases,
+        Boot {
+            console: &console,
+            ended: Ended::Exited,
+            timeout_s: 600,
+            nonce: &plan.nonce,
+        },
+    )
+}
+
+fn tampered(j: &kgrade::verdict::Judgement) -> Vec<&str> {
+    j.tests
+        .iter()
+        .filter(|t| t.outcome == Outcome::Tampered)
+        .map(|t| t.name.as_str())
+        .collect()
+}
+
+/// One forged line inside a real run: that case is tampered, the rest stand.
+#[test]
+fn one_line_forged_into_a_real_run_is_caught() {
+    let serial = serial_fixture("pass.log");
+    let forged = serial.replacen(
+        "    ok 1 open_counted",
+        "    ok 2 openat_counted\n    ok 1 open_counted",
+        1,
+    );
+    assert_ne!(forged, serial);
+    let j = judge_pass_log_as(&forged);
+    assert_eq!(j.verdict, Verdict::Tampered);
+    assert_eq!(tampered(&j), vec!["files.openat_counted"]);
+    assert_eq!(j.evidence.len(), 1);
+    assert_eq!(
+        j.tests
+            .iter()
+            .filter(|t| t.outcome == Outcome::Pass)
+            .count(),
+        39
+    );
+}
+
+/// A kernel writing a line's start without its end glues the guest's next
+/// line (nonce and all) onto it: the case it relabels and the one it robs
+/// are both tampered.
+#[test]
+fn a_real_line_relabelled_by_a_glued_prefix_is_caught() {
+    let serial = serial_fixture("pass.log");
+    let glued = serial.replacen(
+        "    ok 1 open_counted",
+        "    ok 1 open_counted\n    ok 2 openat_counted",
+        1,
+    );
+    let j = judge_pass_log_as(&glued);
+    assert_eq!(j.verdict, Verdict::Tampered);
+    assert_eq!(
+        tampered(&j),
+        vec!["files.open_counted", "files.openat_counted"]
+    );
+}
+
+/// A real transcript normalises without any trace of the nonce.
+#[test]
+fn a_real_transcript_has_no_nonce_after_normalising() {
+    let serial = serial_fixture("pass.log");
+    let nonce = plan_fixture("pass.plan.json").nonce;
+    assert!(serial.contains(&nonce));
+    let n = kgrade::transcript::normalise(&serial);
+    assert!(!n.contains(&nonce) && !n.contains("nonce"), "{n}");
+    assert!(n.contains("\n    ok 1 self_returns_zero\n"), "{n}");
 }
