@@ -186,3 +186,19 @@ fn a_console_flood_is_a_crash_of_its_case_and_the_run_goes_on() {
     assert!(size <= (4 << 20) + (64 << 10), "capped: {size}");
     judged_again(out.path(), &r);
 }
+
+#[test]
+#[ignore = "builds and boots real kernels; run by cargo xtask test"]
+fn a_hanging_case_times_out_in_one_boot() {
+    let only = [
+        "register.self_returns_zero",
+        "fetch.fresh_entry_is_zero",
+        "deregister.unmonitored_is_esrch",
+    ];
+    let (r, out) = reference_with("fetch-hangs.patch", &only);
+    assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
+    assert_eq!(outcome(&r, "fetch.fresh_entry_is_zero"), Outcome::Timeout);
+    assert_eq!(outcome(&r, "deregister.unmonitored_is_esrch"), Outcome::Pass);
+    assert_eq!(r.boots.len(), 1, "a case timeout is no crash: no reboot");
+    judged_again(out.path(), &r);
+}
