@@ -81,16 +81,9 @@ fn load_plan() -> Result<(Plan, &'static Assignment), String> {
     Ok((plan, assignment))
 }
 
-/// The plan's cases grouped by suite, in catalogue order.
+/// The plan's cases grouped by suite, in the order the host expects them.
 fn select(plan: &Plan) -> Vec<(&'static str, Vec<&'static Case>)> {
-    let mut suites: Vec<(&'static str, Vec<&'static Case>)> = Vec::new();
-    for case in cases_for(&plan.assignment).filter(|c| plan.selects(&c.full_name())) {
-        match suites.iter_mut().find(|(s, _)| *s == case.suite) {
-            Some((_, cases)) => cases.push(case),
-            None => suites.push((case.suite, vec![case])),
-        }
-    }
-    suites
+    plan.run_order()
 }
 
 /// Names in `plan.only` that are no case of the assignment (a host bug).

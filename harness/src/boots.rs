@@ -12,7 +12,7 @@ use crate::qemu::{self, Ended, QemuError};
 use crate::report::RunResult;
 use crate::target::Arch;
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
-use kgrade_protocol::{cases_for, Case, Plan, PLAN_PATH};
+use kgrade_protocol::{Case, Plan, PLAN_PATH};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,11 +121,9 @@ fn fresh_nonce() -> Result<String, BootError> {
     Ok(crate::source::hex(&bytes))
 }
 
-/// The plan's cases, in run order.
+/// The plan's cases, in the order the guest runs them.
 pub fn plan_cases(plan: &Plan) -> Vec<&'static Case> {
-    cases_for(&plan.assignment)
-        .filter(|c| plan.selects(&c.full_name()))
-        .collect()
+    plan.cases_in_run_order()
 }
 
 /// The whole-boot limit: every case may use its whole limit; the boot

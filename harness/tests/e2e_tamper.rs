@@ -198,7 +198,10 @@ fn a_hanging_case_times_out_in_one_boot() {
     let (r, out) = reference_with("fetch-hangs.patch", &only);
     assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
     assert_eq!(outcome(&r, "fetch.fresh_entry_is_zero"), Outcome::Timeout);
-    assert_eq!(outcome(&r, "deregister.unmonitored_is_esrch"), Outcome::Pass);
+    assert_eq!(
+        outcome(&r, "deregister.unmonitored_is_esrch"),
+        Outcome::Pass
+    );
     assert_eq!(r.boots.len(), 1, "a case timeout is no crash: no reboot");
     judged_again(out.path(), &r);
 }

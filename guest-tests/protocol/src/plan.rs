@@ -1,5 +1,6 @@
 //! The plan: what the guest must run, written by the host into the initramfs.
 
+use crate::catalogue::{cases_for, Case};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -81,6 +82,25 @@ impl Plan {
         self.params.get(key).and_then(|v| v.as_i64())
     }
 
+    /// The plan's cases in the order the guest runs them: suite by suite,
+    /// suites in the catalogue order of their first case, cases in catalogue
+    /// order within each. The host reads results and places crashes by it.
+    pub fn run_order(&self) -> Vec<(&'static str, Vec<&'static Case>)> {
+        let mut suites: Vec<(&'static str, Vec<&'static Case>)> = Vec::new();
+        for case in cases_for(&self.assignment).filter(|c| self.selects(&c.full_name())) {
+            match suites.iter_mut().find(|(s, _)| *s == case.suite) {
+                Some((_, cases)) => cases.push(case),
+                None => suites.push((case.suite, vec![case])),
+            }
+        }
+        suites
+    }
+
+    /// [`Plan::run_order`] as one list.
+    pub fn cases_in_run_order(&self) -> Vec<&'static Case> {
+        self.run_order().into_iter().flat_map(|(_, c)| c).collect()
+    }
+
     /// Whether a case (by full name) is selected by this plan.
     pub fn selects(&self, full_name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|n| n == full_name)
@@ -141,6 +161,31 @@ mod tests {
             (None, "TIMEOUT after 5 ms")
         );
         assert_eq!(nonce_header("abc"), "# kgrade-nonce: abc");
+    }
+
+    #[test]
+    fn run_order_groups_suites_whatever_order_only_names_them() {
+        let mut plan = sample();
+        plan.only = vec![
+            "fetch.fresh_entry_is_zero".into(),
+            "register.other_process".into(),
+            "register.self_returns_zero".into(),
+        ];
+        let names: Vec<String> = plan
+            .cases_in_run_order()
+            .iter()
+            .map(|c| c.full_name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "register.self_returns_zero",
+                "register.other_process",
+                "fetch.fresh_entry_is_zero"
+            ]
+        );
+        let suites: Vec<&str> = plan.run_order().iter().map(|(s, _)| *s).collect();
+        assert_eq!(suites, ["register", "fetch"]);
     }
 
     #[test]
