@@ -470,3 +470,33 @@ fn a_real_forged_block_is_tampered() {
         .unwrap();
     assert!(!open.ok);
 }
+
+/// A real console flood (a debugging line printed in a loop), cut to its
+/// head and tail here (the run capped it at 4 MiB): the case that flooded
+/// is a crash, and the lines it flooded with are the kernel's, not the guest's.
+#[test]
+fn a_real_flood_is_a_crash_of_the_case_that_ran() {
+    let (console, j) = judge_fixture("flood.log", "flood.plan.json", Ended::Flooded);
+    assert!(!console.finished);
+    assert!(console
+        .kernel_lines
+        .iter()
+        .all(|(_, l)| !l.contains("nonce")));
+    assert!(console.kernel_lines.len() > 20);
+    assert_eq!(j.verdict, Verdict::Crash);
+    assert!(j.evidence.is_empty(), "{:?}", j.evidence);
+    let outcomes: Vec<Outcome> = j.tests.iter().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Pass,
+            Outcome::Crash,
+            Outcome::NotRun,
+            Outcome::NotRun
+        ]
+    );
+    assert_eq!(
+        j.tests[1].message,
+        "the console flooded while this test ran"
+    );
+}
