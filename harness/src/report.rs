@@ -118,7 +118,7 @@ impl RunResult {
         if self.boots.len() > 1 {
             for b in &self.boots {
                 s.push_str(&format!(
-                    "boot {}: {} cases, {} ({})\n",
+                    "boot {}: {} case(s), {} ({})\n",
                     b.serial_log,
                     b.cases,
                     b.verdict.as_str(),
