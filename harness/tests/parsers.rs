@@ -500,3 +500,26 @@ fn a_real_flood_is_a_crash_of_the_case_that_ran() {
         "the console flooded while this test ran"
     );
 }
+
+/// A real run whose fetch sleeps until a signal: the guest's own limit ends
+/// each case that calls it, and the run goes on in the same boot.
+#[test]
+fn a_real_case_timeout_is_a_timeout_and_no_crash() {
+    let (console, j) = judge_fixture("timeout.log", "timeout.plan.json", Ended::Exited);
+    assert!(console.finished && console.failure.is_none());
+    assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
+    let outcomes: Vec<(&str, Outcome)> = j
+        .tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("register.self_returns_zero", Outcome::Timeout),
+            ("fetch.fresh_entry_is_zero", Outcome::Timeout),
+            ("deregister.unmonitored_is_esrch", Outcome::Pass),
+        ]
+    );
+    assert_eq!(j.tests[1].message, "TIMEOUT after 10000 ms");
+}
