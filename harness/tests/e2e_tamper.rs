@@ -205,3 +205,37 @@ fn a_hanging_case_times_out_in_one_boot() {
     assert_eq!(r.boots.len(), 1, "a case timeout is no crash: no reboot");
     judged_again(out.path(), &r);
 }
+
+#[test]
+#[ignore = "builds and boots real kernels; run by cargo xtask test"]
+fn a_failing_case_carries_what_the_kernel_said_while_it_ran() {
+    let only = [
+        "register.self_returns_zero",
+        "fetch.unmonitored_is_einval",
+        "deregister.unmonitored_is_esrch",
+    ];
+    let (r, out) = reference_with("fetch-warns.patch", &only);
+    assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
+    let failed = r
+        .tests
+        .iter()
+        .find(|t| t.name == "fetch.unmonitored_is_einval")
+        .unwrap();
+    assert_eq!(failed.outcome, Outcome::Fail);
+    assert!(
+        failed
+            .message
+            .contains("kernel said: tracker: fetch of pid ")
+            && failed.message.contains("failed, returned -ENOENT"),
+        "{}",
+        failed.message
+    );
+    // The cases around it passed and carry nothing.
+    for name in [
+        "register.self_returns_zero",
+        "deregister.unmonitored_is_esrch",
+    ] {
+        assert_eq!(outcome(&r, name), Outcome::Pass);
+    }
+    judged_again(out.path(), &r);
+}

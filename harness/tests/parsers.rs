@@ -523,3 +523,19 @@ fn a_real_case_timeout_is_a_timeout_and_no_crash() {
     );
     assert_eq!(j.tests[1].message, "TIMEOUT after 10000 ms");
 }
+
+/// A real kernel message printed while a case ran, between the guest's
+/// lines: the failing case's message carries it, the passing ones nothing.
+#[test]
+fn a_real_kernel_message_goes_with_the_case_that_caused_it() {
+    let (_, j) = judge_fixture("warns.log", "warns.plan.json", Ended::Exited);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert_eq!(j.tests[0].message, "");
+    assert_eq!(j.tests[2].message, "");
+    let m = &j.tests[1].message;
+    assert!(
+        m.starts_with("fetch(self) without register: expected -22 (EINVAL), got -2 (ENOENT); kernel said: tracker: tracker: fetch of pid "),
+        "{m}"
+    );
+    assert!(m.ends_with(" failed, returned -ENOENT"), "{m}");
+}
