@@ -223,9 +223,8 @@ fn a_failing_case_carries_what_the_kernel_said_while_it_ran() {
         .unwrap();
     assert_eq!(failed.outcome, Outcome::Fail);
     assert!(
-        failed
-            .message
-            .contains("kernel said: tracker: fetch of pid ")
+        failed.message.contains("; kernel said: ")
+            && failed.message.contains("fetch of pid ")
             && failed.message.contains("failed, returned -ENOENT"),
         "{}",
         failed.message
