@@ -3,7 +3,7 @@
 
 use kgrade_protocol::{BEGIN_MARKER, END_MARKER};
 use regex::Regex;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// A kernel failure found on the console.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -28,6 +28,10 @@ pub struct Console {
     pub failure: Option<KernelFailure>,
     /// Kernel warnings (WARNING: ...), which do not end the run.
     pub warnings: Vec<String>,
+    /// The kernel's messages after the guest's begin marker, without their
+    /// timestamps, each with the number of `ktap` lines complete when it
+    /// came: what the kernel said while each case ran.
+    pub kernel_lines: Vec<(usize, String)>,
 }
 
 fn patterns() -> &'static [(&'static str, Regex)] {
@@ -59,6 +63,41 @@ fn strip_timestamp(line: &str) -> &str {
     l
 }
 
+/// Kernel messages about the emulated clock, timer and caches: they come and
+/// go with the host's load under TCG, never with the submission.
+static CLOCK_NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)^(
+            clocksource: | tsc: | TSC\ found\ unstable | sched_clock: | hrtimer:\ interrupt\ took
+            | random: | crng\ init | Marking\ TSC\ unstable | timekeeping\ watchdog
+            | APIC\ timer\ disabled | cacheinfo:
+        )",
+    )
+    .expect("valid regex")
+});
+
+/// Whether a kernel message (timestamp stripped) only reports the VM's clock.
+pub fn is_clock_noise(message: &str) -> bool {
+    CLOCK_NOISE.is_match(message.trim_start())
+}
+
+/// Kernel messages a student wants next to a failure: warnings, "failed"
+/// lines, splats and the errors they report.
+static TELLING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)\b(
+            warn(ing)? | fail(ed|s|ure)? | error | bug | oops | unable | invalid | refus\w*
+            | denied | call\ trace | cut\ here | not\ syncing | lockup | stall\w* | returned\ -\d+
+        )\b",
+    )
+    .expect("valid regex")
+});
+
+/// Whether a kernel message bears on a failure (see `TELLING`).
+pub fn is_telling(message: &str) -> bool {
+    !is_clock_noise(message) && TELLING.is_match(message)
+}
+
 /// `[    1.234567] ` as the kernel prefixes its messages.
 fn kernel_stamp() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
@@ -71,6 +110,13 @@ fn kernel_stamp() -> &'static Regex {
 /// (`    ok 1 fresh_entry[    1.31] clocksource: ...`): the guest's text
 /// before the stamp is joined with the guest's next line.
 pub fn streams(console: &str) -> (Vec<String>, Vec<String>) {
+    let (guest, kernel) = placed_streams(console);
+    (guest, kernel.into_iter().map(|(_, m)| m).collect())
+}
+
+/// [`streams`], each kernel message with the number of guest lines complete
+/// when it came.
+pub fn placed_streams(console: &str) -> (Vec<String>, Vec<(usize, String)>) {
     let mut guest = Vec::new();
     let mut kernel = Vec::new();
     let mut pending = String::new();
@@ -79,7 +125,7 @@ pub fn streams(console: &str) -> (Vec<String>, Vec<String>) {
         match kernel_stamp().find(line) {
             Some(stamp) => {
                 pending.push_str(&line[..stamp.start()]);
-                kernel.push(line[stamp.end()..].to_string());
+                kernel.push((guest.len(), line[stamp.end()..].to_string()));
             }
             None => guest.push(std::mem::take(&mut pending) + line),
         }
@@ -100,8 +146,16 @@ pub fn analyse(console: &str) -> Console {
     // printk output can land between a marker and its newline (the kernel
     // writes to the console past the tty): a marker counts anywhere in a line.
     let begin = lines.iter().position(|l| l.contains(BEGIN_MARKER));
-    let guest = guest_lines(console);
+    let (guest, kernel) = placed_streams(console);
     let guest_begin = guest.iter().position(|l| l.contains(BEGIN_MARKER));
+    let kernel_lines = match guest_begin {
+        Some(b) => kernel
+            .into_iter()
+            .filter(|(at, _)| *at > b)
+            .map(|(at, m)| (at - (b + 1), m))
+            .collect(),
+        None => Vec::new(),
+    };
     let end = guest.iter().rposition(|l| l.contains(END_MARKER));
     let ktap = guest_begin.map(|b| {
         let stop = end.filter(|e| *e > b).unwrap_or(guest.len());
@@ -132,6 +186,7 @@ pub fn analyse(console: &str) -> Console {
         finished: end.is_some() && guest_begin.is_some(),
         failure,
         warnings,
+        kernel_lines,
     }
 }
 
@@ -210,6 +265,43 @@ mod tests {
             ktap.contains("\n    ok 2 unmonitored_is_einval\n"),
             "{ktap}"
         );
+    }
+
+    #[test]
+    fn kernel_lines_are_placed_among_the_guest_lines() {
+        let text = format!(
+            "[ 0.1] early\n{BEGIN_MARKER}\nKTAP version 1\n[ 1.0] one\n1..1\n    ok 1 a[ 1.1] two\n\n[ 1.2] three\n{END_MARKER}\n"
+        );
+        let c = analyse(&text);
+        assert_eq!(c.ktap.as_deref(), Some("KTAP version 1\n1..1\n    ok 1 a"));
+        assert_eq!(
+            c.kernel_lines,
+            vec![
+                (1, "one".to_string()),
+                (2, "two".to_string()),
+                (3, "three".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn telling_lines_are_warnings_failures_and_splats_not_clock_noise() {
+        for m in [
+            "register_kprobe failed, returned -95",
+            "WARNING: CPU: 0 PID: 1 at mm/slab.c:1",
+            "BUG: sleeping function called from invalid context",
+            "Call Trace:",
+            "------------[ cut here ]------------",
+        ] {
+            assert!(is_telling(m), "{m}");
+        }
+        for m in [
+            "tracker: pid 42 registered",
+            "clocksource: timekeeping watchdog on CPU0: failed",
+            "Run /init as init process",
+        ] {
+            assert!(!is_telling(m), "{m}");
+        }
     }
 
     #[test]

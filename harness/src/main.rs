@@ -99,6 +99,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Judge a finished run again from the plans and serial logs it left in
+    /// OUT (no build, no boot), and rewrite OUT/result.json: a fix to the
+    /// console parser or the verdicts applies to old runs.
+    Judge {
+        /// The run's directory (`kgrade run --out`, or a student's target
+        /// directory under `kgrade grade --out`).
+        out: PathBuf,
+        /// Print the new result without writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check that this machine has everything the targets need.
     Doctor,
     /// List the targets.
@@ -157,6 +168,27 @@ fn main() -> ExitCode {
                 None => run_grade(&catalog, &opts),
             }
         }
+        Command::Judge { out, dry_run } => match kgrade::boots::rejudge(&out) {
+            Ok(r) => {
+                print!("{}", r.table());
+                if !dry_run {
+                    if let Err(e) = r.write(&out) {
+                        eprintln!("kgrade judge: cannot write {}: {e}", out.display());
+                        return ExitCode::from(2);
+                    }
+                    println!("result: {}", out.join("result.json").display());
+                }
+                if r.verdict == kgrade::verdict::Verdict::Pass {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("kgrade judge: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Merge { inputs, out } => match grade::merge::merge(&catalog, &inputs, &out) {
             Ok(class) => {
                 print_class_summary(&class, &out);

@@ -4,9 +4,8 @@
 //! Problems with the submission become verdicts in the result; only problems
 //! with this machine (no QEMU, no kernel source, a full disk) are errors.
 
-use crate::console;
+use crate::boots::{self, BootError};
 use crate::guest::{self, GuestError};
-use crate::initramfs::Initramfs;
 use crate::kbuild::{self, BuildError, BuildPolicy, Trust};
 use crate::paths;
 use crate::qemu::{self, QemuError};
@@ -17,7 +16,7 @@ use crate::syscalls;
 use crate::target::{Catalog, Target};
 use crate::verdict::{self, Verdict};
 use crate::workspace::{self, Workspace, WorkspaceError, WorkspaceLock};
-use kgrade_protocol::{cases_for, Case, Plan, PLAN_PATH};
+use kgrade_protocol::Plan;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,6 +29,8 @@ pub enum InfraError {
     Guest(#[from] GuestError),
     #[error(transparent)]
     Qemu(#[from] QemuError),
+    #[error(transparent)]
+    Boot(#[from] BootError),
     #[error("no reference solution for {assignment} in {looked}")]
     NoReference { assignment: String, looked: String },
     #[error(transparent)]
@@ -158,6 +159,7 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         timings_s: BTreeMap::new(),
         details: String::new(),
         accel: String::new(),
+        boots: vec![],
     };
     let finish = |mut r: RunResult,
                   timer: Timer,
@@ -357,73 +359,42 @@ fn build_and_boot(
         result.wrong_syscall_numbers = syscalls::fixed_number_errors(&map, fixed);
     }
 
-    let cases: Vec<&Case> = cases_for(&assignment.name)
-        .filter(|c| req.only.is_empty() || req.only.contains(&c.full_name()))
-        .collect();
     let plan = Plan {
         assignment: assignment.name.clone(),
         syscalls: map.numbers,
         params: assignment.params.clone(),
         only: req.only.clone(),
         case_timeout_ms: assignment.case_timeout_ms,
+        nonce: String::new(),
     };
 
     progress("build guest");
     let guest_bin = guest::build(&req.catalog.root, &target.arch)?;
     let init = std::fs::read(&guest_bin).map_err(io(&guest_bin))?;
-    let initrd = req.out.join("initramfs.cpio");
-    std::fs::write(
-        &initrd,
-        Initramfs::for_guest(init, PLAN_PATH, &plan.to_json()).to_bytes(),
-    )
-    .map_err(io(&initrd))?;
     timer.lap("guest");
 
     progress("boot and test");
-    // Every case may use its whole limit; the boot itself takes seconds.
-    let timeout_s = 60 + cases.len() as u64 * assignment.case_timeout_ms.div_ceil(1000);
-    let serial_log = req.out.join("serial.log");
     let reference = req.submission.is_none() && req.overlay.is_none();
-    let accel = choose_accel(&target.arch, &built.image, &initrd, req.out, reference)?;
-    let boot = qemu::boot(&qemu::BootSpec {
-        arch: &target.arch,
-        kernel: &built.image,
-        initrd: &initrd,
-        timeout: Duration::from_secs(timeout_s),
-        console_cap: 4 << 20,
-        log: &serial_log,
-        accel: &accel,
-    })?;
+    let booted = boots::run(
+        &boots::Spec {
+            arch: &target.arch,
+            kernel: &built.image,
+            init: &init,
+            plan,
+            out: req.out,
+        },
+        &mut |initrd| choose_accel(&target.arch, &built.image, initrd, req.out, reference),
+    )?;
     timer.lap("boot");
-    result.accel = boot.accel.clone();
-    let console = console::analyse(&boot.console);
-    let judged = verdict::judge(&cases, &console, boot.ended, timeout_s);
-    if let Some(f) = &console.failure {
-        result.details = f.excerpt.clone();
-    }
-    result.tests = judged.tests;
-    Ok(fixed_numbers_verdict(
-        judged.verdict,
-        judged.reason,
+    result.accel = booted.accel;
+    result.details = booted.details;
+    result.boots = booted.boots;
+    result.tests = booted.judgement.tests;
+    Ok(verdict::fixed_numbers_verdict(
+        booted.judgement.verdict,
+        booted.judgement.reason,
         &result.wrong_syscall_numbers,
     ))
-}
-
-/// A run whose tests all passed still fails when the syscalls sit at other
-/// numbers than the handout fixes: the course's own tester would call the
-/// fixed ones. The tests ran with the patch's numbers, so they still tell the
-/// student what works.
-fn fixed_numbers_verdict(verdict: Verdict, reason: String, wrong: &[String]) -> (Verdict, String) {
-    if wrong.is_empty() || !matches!(verdict, Verdict::Pass | Verdict::Fail) {
-        return (verdict, reason);
-    }
-    (
-        Verdict::Fail,
-        format!(
-            "{}; tests ran with the patch's own numbers: {reason}",
-            wrong.join("; ")
-        ),
-    )
 }
 
 /// KVM only where it has been seen to work: the first reference run on a
@@ -435,7 +406,7 @@ fn choose_accel(
     initrd: &Path,
     out: &Path,
     reference: bool,
-) -> Result<String, InfraError> {
+) -> Result<String, QemuError> {
     let probe_cache = paths::cache_root().join("kvm-probe");
     let accel = qemu::choose_accel(arch, &probe_cache);
     if !reference
@@ -477,20 +448,5 @@ mod tests {
         let accel = choose_accel(&target.arch, k, i, out.path(), false).unwrap();
         assert!(["tcg", "kvm"].contains(&accel.as_str()));
         assert!(!out.path().join("kvm-probe.log").exists());
-    }
-
-    #[test]
-    fn wrong_fixed_numbers_fail_a_passing_run_with_the_reason() {
-        let wrong = vec!["pf_set_param is 390 but the spec fixes 385".to_string()];
-        let (v, why) = fixed_numbers_verdict(Verdict::Pass, "22/22 tests passed".into(), &wrong);
-        assert_eq!(v, Verdict::Fail);
-        assert_eq!(
-            why,
-            "pf_set_param is 390 but the spec fixes 385; tests ran with the patch's own numbers: 22/22 tests passed"
-        );
-        let (v, why) = fixed_numbers_verdict(Verdict::Crash, "kernel oops".into(), &wrong);
-        assert_eq!((v, why.as_str()), (Verdict::Crash, "kernel oops"));
-        let (v, _) = fixed_numbers_verdict(Verdict::Pass, "ok".into(), &[]);
-        assert_eq!(v, Verdict::Pass);
     }
 }

@@ -47,6 +47,9 @@ pub struct RunResult {
     /// QEMU accelerator used (tcg or kvm).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub accel: String,
+    /// Each boot of the kernel: one, or more after crashes (see `boots`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boots: Vec<crate::boots::BootRecord>,
 }
 
 impl RunResult {
@@ -94,6 +97,7 @@ impl RunResult {
                 Outcome::Crash => "CRASH",
                 Outcome::Timeout => "TIMEOUT",
                 Outcome::NotRun => "NOT RUN",
+                Outcome::Tampered => "TAMPERED",
             };
             let line = format!(
                 "{:<width$}  {mark:<7}  {}",
@@ -119,6 +123,17 @@ impl RunResult {
                 s.push_str(&format!(
                     "note: built Linux {} from the tree {} (not checked against a pinned sha256)\n",
                     k.version, k.tree
+                ));
+            }
+        }
+        if self.boots.len() > 1 {
+            for b in &self.boots {
+                s.push_str(&format!(
+                    "boot {}: {} case(s), {} ({})\n",
+                    b.serial_log,
+                    b.cases,
+                    b.verdict.as_str(),
+                    b.reason
                 ));
             }
         }
@@ -174,6 +189,7 @@ mod tests {
             timings_s: [("build".to_string(), 146.0)].into_iter().collect(),
             details: String::new(),
             accel: "tcg".into(),
+            boots: vec![],
         }
     }
 

@@ -313,6 +313,7 @@ mod tests {
             timings_s: BTreeMap::new(),
             details: String::new(),
             accel: String::new(),
+            boots: vec![],
         }
     }
 

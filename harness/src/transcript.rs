@@ -12,19 +12,6 @@ use crate::console;
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// Kernel messages about the emulated clock, timer and caches: they come and
-/// go with the host's load under TCG, never with the submission.
-static CLOCK_NOISE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?x)^(
-            clocksource: | tsc: | TSC\ found\ unstable | sched_clock: | hrtimer:\ interrupt\ took
-            | random: | crng\ init | Marking\ TSC\ unstable | timekeeping\ watchdog
-            | APIC\ timer\ disabled | cacheinfo:
-        )",
-    )
-    .expect("valid regex")
-});
-
 /// Run-to-run values inside a line, with what replaces them.
 static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
@@ -39,6 +26,28 @@ static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     .collect()
 });
 
+/// The boot's nonce on a result line (see `kgrade_protocol::NONCE_TAG`): a
+/// fresh random value each boot, so it is taken out, reason kept.
+static NONCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r" # nonce:\S+(?: |$)").expect("valid regex"));
+
+/// The guest's result line without its nonce: ` # nonce:N reason` becomes
+/// ` # reason`, and ` # nonce:N` at the end goes.
+fn without_nonce(line: &str) -> String {
+    NONCE
+        .replace(
+            line,
+            |c: &regex::Captures| {
+                if c[0].ends_with(' ') {
+                    " # "
+                } else {
+                    ""
+                }
+            },
+        )
+        .into_owned()
+}
+
 fn redact(line: &str) -> String {
     REDACTIONS.iter().fold(line.to_string(), |text, (re, by)| {
         re.replace_all(&text, *by).into_owned()
@@ -49,10 +58,16 @@ fn redact(line: &str) -> String {
 /// Two boots of the same kernel and plan normalise to the same text.
 pub fn normalise(serial: &str) -> String {
     let (guest, kernel) = console::streams(serial);
-    let guest: Vec<String> = guest.iter().map(|l| redact(l.trim_end())).collect();
+    // The nonce header and the nonce on each result line are new every boot:
+    // a transcript reads as if the guest printed neither.
+    let guest: Vec<String> = guest
+        .iter()
+        .filter(|l| !l.starts_with(kgrade_protocol::NONCE_HEADER))
+        .map(|l| redact(&without_nonce(l.trim_end())))
+        .collect();
     let kernel: Vec<String> = kernel
         .iter()
-        .filter(|m| !CLOCK_NOISE.is_match(m.trim_start()))
+        .filter(|m| !console::is_clock_noise(m))
         .map(|m| redact(m.trim_end()))
         .collect();
     let mut out = String::from("## guest\n");
@@ -106,6 +121,20 @@ mod tests {
         assert_eq!(
             n,
             "## guest\n<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\n    ok 1 self_returns_zero\n    # took <duration>\nok 1 register\n<<KGRADE-KTAP-END>>\n## kernel\ntracker: pid <n> registered\n"
+        );
+    }
+
+    #[test]
+    fn the_nonce_leaves_no_trace() {
+        let signed = RUN_A
+            .replace("1..1\n", "1..1\n# kgrade-nonce: 3f9a0c\n")
+            .replace("self_returns_zero", "self_returns_zero # nonce:3f9a0c")
+            .replace("ok 1 register", "ok 1 register # nonce:3f9a0c");
+        assert_ne!(signed, RUN_A);
+        assert_eq!(normalise(&signed), normalise(RUN_A));
+        assert_eq!(
+            without_nonce("    not ok 2 b # nonce:3f9a0c got -22 # x"),
+            "    not ok 2 b # got -22 # x"
         );
     }
 

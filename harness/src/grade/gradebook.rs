@@ -160,7 +160,10 @@ pub fn summary(class: &ClassResults) -> String {
         for st in &class.students {
             if let Some(sc) = &st.runs[i].score {
                 for t in sc.tests.iter().filter(|t| {
-                    matches!(t.outcome, Outcome::Fail | Outcome::Crash | Outcome::Timeout)
+                    matches!(
+                        t.outcome,
+                        Outcome::Fail | Outcome::Crash | Outcome::Timeout | Outcome::Tampered
+                    )
                 }) {
                     failed.entry(t.name.clone()).or_default().push(&st.name);
                 }

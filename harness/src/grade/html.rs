@@ -38,7 +38,7 @@ fn outcome_class(o: Outcome) -> &'static str {
         Outcome::Pass => "pass",
         Outcome::Fail => "fail",
         Outcome::NotRun => "none",
-        Outcome::Crash | Outcome::Timeout => "bad",
+        Outcome::Crash | Outcome::Timeout | Outcome::Tampered => "bad",
     }
 }
 
@@ -201,6 +201,9 @@ pub fn student(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>
                 }
                 RunVerdict::Graded(Verdict::Crash | Verdict::BootFailed) => "The kernel's report",
                 RunVerdict::Graded(Verdict::Timeout) => "The end of the console",
+                RunVerdict::Graded(Verdict::Tampered) => {
+                    "Lines on the console the guest did not print"
+                }
                 _ => "Details",
             };
             b.push_str(&format!(

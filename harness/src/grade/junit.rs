@@ -66,7 +66,7 @@ fn suite(student: &str, run: &RunEntry) -> TestSuite {
         for t in &score.tests {
             let status = match t.outcome {
                 Outcome::Pass => TestCaseStatus::success(),
-                Outcome::Fail | Outcome::Crash | Outcome::Timeout => {
+                Outcome::Fail | Outcome::Crash | Outcome::Timeout | Outcome::Tampered => {
                     non_success(NonSuccessKind::Failure, t.outcome.as_str(), &t.message, "")
                 }
                 Outcome::NotRun => {

@@ -231,6 +231,7 @@ mod tests {
             timings_s: Default::default(),
             details: String::new(),
             accel: String::new(),
+            boots: vec![],
         }
     }
 

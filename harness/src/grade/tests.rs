@@ -51,6 +51,7 @@ fn result(verdict: Verdict, failing: &[(&str, Outcome, &str)], reached: usize) -
             _ => String::new(),
         },
         accel: "tcg".into(),
+        boots: vec![],
     }
 }
 
