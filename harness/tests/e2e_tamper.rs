@@ -38,6 +38,8 @@ fn reference_with(fixture_name: &str, only: &[&str]) -> (RunResult, tempfile::Te
         overlay: Some(&patch),
         only: only.iter().map(|s| s.to_string()).collect(),
         discard_workspace: false,
+        allow_unsandboxed: false,
+        build_timeout: None,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
     if let Some(keep) = std::env::var_os("KGRADE_E2E_KEEP") {
