@@ -54,7 +54,7 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
             out.push(tool(&gcc, &gcc_pkg));
             out.push(Check {
                 what: format!("Rust toolchain for the {} guest", t.arch_name),
-                ok: crate::guest::toolchain(&t.arch).is_ok(),
+                ok: crate::guest::available(&catalog.root, &t.arch),
                 fix: "cargo xtask setup (or rustup target add the musl target)".into(),
             });
         }

@@ -89,6 +89,13 @@ enum Command {
     },
     /// Check that this machine has everything the targets need.
     Doctor,
+    /// Build the guest /init for every arch into DIR, named by the hash of
+    /// its sources; kgrade then uses them instead of cargo (`$KGRADE_GUEST_DIR`,
+    /// or `guests/` beside the kgrade binary).
+    Guests {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the targets.
     Targets,
 }
@@ -116,6 +123,29 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+        Command::Guests { out } => {
+            let mut arches: Vec<&kgrade::target::Target> = Vec::new();
+            for t in &catalog.targets {
+                if !arches.iter().any(|a| a.arch_name == t.arch_name) {
+                    arches.push(t);
+                }
+            }
+            for t in arches {
+                let have = kgrade::guest::find_prebuilt(&catalog.root, &t.arch, &[out.clone()]);
+                if let Some(p) = have {
+                    println!("{}: {} (up to date)", t.arch_name, p.display());
+                    continue;
+                }
+                match kgrade::guest::prebuild(&catalog.root, &t.arch, &out) {
+                    Ok(p) => println!("{}: {}", t.arch_name, p.display()),
+                    Err(e) => {
+                        eprintln!("kgrade guests: {}: {e}", t.arch_name);
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Grade {
             dir,

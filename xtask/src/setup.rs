@@ -143,13 +143,15 @@ fn dev_tools(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-pub fn run() -> Result<()> {
+pub fn run(with_dev_tools: bool) -> Result<()> {
     let sh = Shell::new()?;
     let is_debian = std::path::Path::new("/etc/debian_version").exists();
     // Only the tests need these: a machine that cannot get them can still
     // build and grade, and the tests that need them say what is missing.
-    if let Err(e) = dev_tools(&sh) {
-        eprintln!("setup: warning: {e:#}");
+    if with_dev_tools {
+        if let Err(e) = dev_tools(&sh) {
+            eprintln!("setup: warning: {e:#}");
+        }
     }
     if !is_debian || !is_root() {
         println!("setup: not root on Debian/Ubuntu, so no system package was installed.");

@@ -26,7 +26,7 @@ fn ensure_prerequisites(catalog: &Catalog) -> Result<()> {
         "test-all: {} prerequisites missing; running setup",
         missing.len()
     );
-    crate::setup::run()?;
+    crate::setup::run(true)?;
     let still: Vec<String> = doctor::checks(catalog)
         .into_iter()
         .filter(|c| !c.ok)
@@ -259,7 +259,7 @@ pub fn ci() -> Result<()> {
     let sh = Shell::new()?;
     let root = paths::project_root();
     let _cd = sh.push_dir(&root);
-    crate::setup::run()?;
+    crate::setup::run(true)?;
     cmd!(sh, "cargo fmt --all -- --check").run()?;
     cmd!(
         sh,
