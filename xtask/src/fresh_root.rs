@@ -7,6 +7,8 @@
 //! bundle's setup.sh and run_autograder run against a Gradescope-shaped
 //! /autograder tree. Each stage is timed.
 //!
+//! The root gets the host's resolv.conf, hosts and locally added CA
+//! certificates (this network's TLS proxy), nothing else from the host.
 //! The root runs under `unshare --mount` + `chroot` with /proc, /dev and
 //! /sys mounted inside the new namespace only, so they vanish with it. The
 //! kernel builds inside take the HOST's build lock: the root has its own
@@ -250,10 +252,24 @@ pub fn run_all(project: &Path, opts: &Options) -> Result<()> {
             .arg(&base)
             .arg("-C")
             .arg(&dir))?;
+        // The network's settings, not kgrade's: name resolution, and the
+        // CA certificates this site added (a TLS-inspecting proxy's), which
+        // the recipe's ca-certificates install then trusts, as it would on
+        // any machine of this network.
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
             let dest = dir.join(f.trim_start_matches('/'));
             let _ = std::fs::remove_file(&dest);
             std::fs::copy(f, &dest).with_context(|| format!("copying {f}"))?;
+        }
+        let local_ca = Path::new("/usr/local/share/ca-certificates");
+        if let Ok(entries) = std::fs::read_dir(local_ca) {
+            let dest = dir.join("usr/local/share/ca-certificates");
+            std::fs::create_dir_all(&dest)?;
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "crt") {
+                    std::fs::copy(e.path(), dest.join(e.file_name()))?;
+                }
+            }
         }
         Ok(())
     })?;
