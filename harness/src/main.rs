@@ -78,6 +78,25 @@ enum Command {
         /// Write Slurm scripts for N shards into OUT/slurm/ instead of grading.
         #[arg(long, value_name = "N")]
         emit_slurm: Option<usize>,
+        /// With --emit-slurm: the account every job is charged to.
+        #[arg(long, requires = "emit_slurm")]
+        slurm_account: Option<String>,
+        /// With --emit-slurm: the partition the jobs run in.
+        #[arg(long, requires = "emit_slurm")]
+        slurm_partition: Option<String>,
+        /// With --emit-slurm: each grading task's time limit (default: from the class size).
+        #[arg(long, requires = "emit_slurm")]
+        slurm_time: Option<String>,
+        /// With --emit-slurm: another sbatch flag for both jobs, e.g. --slurm-flag=--qos=short (repeatable).
+        #[arg(
+            long = "slurm-flag",
+            requires = "emit_slurm",
+            allow_hyphen_values = true
+        )]
+        slurm_flags: Vec<String>,
+        /// With --emit-slurm: run each task's kgrade in this Apptainer image (images/kgrade.def).
+        #[arg(long, requires = "emit_slurm")]
+        container: Option<PathBuf>,
     },
     /// Merge the outputs of `kgrade grade --shard` into one gradebook and report.
     Merge {
@@ -157,6 +176,11 @@ fn main() -> ExitCode {
             resume,
             keep_workspaces,
             emit_slurm,
+            slurm_account,
+            slurm_partition,
+            slurm_time,
+            slurm_flags,
+            container,
         } => {
             let opts = grade::Options {
                 assignment,
@@ -168,8 +192,17 @@ fn main() -> ExitCode {
                 resume,
                 keep_workspaces,
             };
+            let cluster = Cluster {
+                sbatch: grade::slurm::SbatchOptions {
+                    account: slurm_account,
+                    partition: slurm_partition,
+                    time: slurm_time,
+                    extra: slurm_flags,
+                },
+                container,
+            };
             match emit_slurm {
-                Some(n) => emit_slurm_scripts(&catalog, &opts, n),
+                Some(n) => emit_slurm_scripts(&catalog, &opts, n, cluster),
                 None => run_grade(&catalog, &opts),
             }
         }
@@ -282,7 +315,18 @@ fn run_grade(catalog: &Catalog, opts: &grade::Options) -> ExitCode {
     }
 }
 
-fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -> ExitCode {
+/// What the cluster wants passed through to Slurm.
+struct Cluster {
+    sbatch: grade::slurm::SbatchOptions,
+    container: Option<PathBuf>,
+}
+
+fn emit_slurm_scripts(
+    catalog: &Catalog,
+    opts: &grade::Options,
+    shards: usize,
+    cluster: Cluster,
+) -> ExitCode {
     let fail = |e: String| {
         eprintln!("kgrade grade --emit-slurm: {e}");
         ExitCode::from(2)
@@ -310,6 +354,8 @@ fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -
         jobs: opts.jobs,
         shards,
         students,
+        sbatch: cluster.sbatch,
+        container: cluster.container.map(|c| absolute(&c)),
     };
     match grade::slurm::write(&spec) {
         Ok(paths) => {

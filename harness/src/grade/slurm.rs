@@ -195,8 +195,12 @@ export KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kg
 set -eu
 cd "$(dirname "$0")"
 mkdir -p logs
-KGRADE_ROOT={root} KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kgrade}}}}" \
+(
+    export KGRADE_ROOT={root}
+    export KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kgrade}}}}"
+    mkdir -p "$KGRADE_CACHE"
     {kgrade} guests --out {guests}
+)
 array=$(sbatch --parsable {extra}grade.sbatch)
 sbatch --parsable {extra}--dependency=afterany:"${{array%%;*}}" merge.sbatch
 "#,
@@ -243,12 +247,14 @@ mod tests {
             jobs: 2,
             shards: 4,
             students: 200,
+            sbatch: SbatchOptions::default(),
+            container: None,
         }
     }
 
     #[test]
     fn one_array_task_per_shard_then_a_merge() {
-        let s = scripts(&spec());
+        let s = scripts(&spec()).unwrap();
         let grade = &s[0].1;
         assert!(grade.contains("#SBATCH --array=1-4\n"), "{grade}");
         assert!(
@@ -276,6 +282,60 @@ mod tests {
             "merge '/scratch/out/shards/1' '/scratch/out/shards/2' '/scratch/out/shards/3' '/scratch/out/shards/4' --out '/scratch/out'"
         ), "{merge}");
         assert!(s[2].1.contains("--dependency=afterany"));
+        // The guests are built once, before queueing, and every task uses them.
+        let submit = &s[2].1;
+        let guests = submit
+            .find("guests --out '/scratch/out/slurm/guests'")
+            .unwrap();
+        assert!(guests < submit.find("sbatch").unwrap(), "{submit}");
+        assert!(grade.contains("export KGRADE_GUEST_DIR='/scratch/out/slurm/guests'\n"));
+        // doctor before grading.
+        let doctor = grade.find("'/opt/kgrade/bin/kgrade' doctor\n").unwrap();
+        assert!(doctor < grade.find("kgrade' grade").unwrap(), "{grade}");
+        // The seed's ccache is copied into the node's (a primary-layout cache
+        // is no remote storage: ccache would miss every time).
+        assert!(!grade.contains("SECONDARY_STORAGE") && !grade.contains("REMOTE_STORAGE"));
+        assert!(
+            grade.contains("cp -a -n \"$KGRADE_SEED_CACHE/ccache/.\" \"$KGRADE_CACHE/ccache/\"")
+        );
+    }
+
+    #[test]
+    fn cluster_options_are_passed_to_sbatch() {
+        let mut sp = spec();
+        sp.sbatch = SbatchOptions {
+            account: Some("cs331".into()),
+            partition: Some("short".into()),
+            time: Some("02:00:00".into()),
+            extra: vec!["--qos=normal".into(), "--constraint=kvm&x86".into()],
+        };
+        sp.container = Some("/images/kgrade it.sif".into());
+        let s = scripts(&sp).unwrap();
+        let (grade, merge, submit) = (&s[0].1, &s[1].1, &s[2].1);
+        for script in [grade, merge] {
+            assert!(
+                script.contains("#SBATCH --account=cs331\n#SBATCH --partition=short\n"),
+                "{script}"
+            );
+        }
+        assert!(grade.contains("#SBATCH --time=02:00:00\n") && !grade.contains("07:10:00"));
+        assert!(
+            submit.contains("sbatch --parsable '--qos=normal' '--constraint=kvm&x86' grade.sbatch"),
+            "{submit}"
+        );
+        assert!(
+            submit.contains("'--constraint=kvm&x86' --dependency=afterany"),
+            "{submit}"
+        );
+        let exec = "apptainer exec --bind '/opt/kgrade' --bind '/home/ta/class it'\\''s' --bind '/scratch/out' --bind \"$KGRADE_CACHE\" '/images/kgrade it.sif' kgrade";
+        assert!(grade.contains(&format!("{exec} doctor\n")), "{grade}");
+        assert!(grade.contains(&format!("{exec} grade ")), "{grade}");
+        assert!(merge.contains(&format!("{exec} merge ")), "{merge}");
+        assert!(submit.contains(&format!("{exec} guests ")), "{submit}");
+        // A value sbatch would split is refused, not written.
+        sp.sbatch.account = Some("cs 331".into());
+        let e = scripts(&sp).unwrap_err().to_string();
+        assert!(e.contains("--slurm-account"), "{e}");
     }
 
     #[test]
