@@ -4,6 +4,7 @@ mod fresh_root;
 mod gradescope;
 mod serial_snapshot;
 mod setup;
+mod slurm_cluster;
 mod test_all;
 mod workflows;
 
@@ -61,6 +62,13 @@ enum Task {
         #[arg(long, default_value = "target/gradescope/autograder.zip")]
         out: std::path::PathBuf,
     },
+    /// `kgrade grade --emit-slurm 2` on a one-node Slurm cluster started here
+    /// (munged, slurmctld, slurmd; as root): the merged gradebook must equal
+    /// an unsharded run's.
+    SlurmCluster {
+        #[arg(long, default_value = "/var/tmp/kgrade-slurm")]
+        work: std::path::PathBuf,
+    },
     /// images/Containerfile replayed in a fresh mmdebstrap Debian 12 root, then
     /// a reference and a failing submission graded there, and the Gradescope
     /// bundle run against a Gradescope-shaped tree (as root).
@@ -109,6 +117,9 @@ fn main() -> ExitCode {
             targets,
             out,
         } => gradescope::bundle(&kgrade::paths::project_root(), &assignment, &targets, &out),
+        Task::SlurmCluster { work } => {
+            slurm_cluster::run_all(&kgrade::paths::project_root(), &work)
+        }
         Task::FreshRoot {
             work,
             mirror,
