@@ -40,22 +40,17 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
     for t in &catalog.targets {
         if !seen.contains(&t.arch_name) {
             seen.push(t.arch_name.clone());
-            let pkg = if t.arch.qemu.contains("aarch64") {
-                "qemu-system-arm"
-            } else {
-                "qemu-system-x86"
-            };
-            out.push(tool(&t.arch.qemu, &format!("-t bookworm-backports {pkg}")));
+            // Package names come from the arch's entry in targets.toml.
+            out.push(tool(&t.arch.qemu, &t.arch.qemu_package));
             let gcc = format!("{}gcc", t.arch.cross_compile);
-            let gcc_pkg = match t.arch.cross_compile.trim_end_matches('-') {
-                "" => "gcc".to_string(),
-                triple => format!("gcc-{triple}"),
-            };
-            out.push(tool(&gcc, &gcc_pkg));
+            out.push(tool(&gcc, &t.arch.packages.join(" ")));
             out.push(Check {
                 what: format!("Rust toolchain for the {} guest", t.arch_name),
                 ok: crate::guest::available(&catalog.root, &t.arch),
-                fix: "cargo xtask setup (or rustup target add the musl target)".into(),
+                fix: format!(
+                    "cargo xtask setup, or rustup target add {}, or prebuilt guests in $KGRADE_GUEST_DIR (kgrade guests)",
+                    t.arch.rust_target.replace("-gnu", "-musl")
+                ),
             });
         }
         if let Some(sub) = &t.series.substitute {

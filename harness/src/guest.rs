@@ -217,9 +217,9 @@ pub fn compile(root: &Path, arch: &Arch) -> Result<PathBuf, GuestError> {
         // Host-side settings of the outer cargo must not leak into the guest build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    if !tc.target.contains("musl") {
-        cmd.env(format!("CARGO_TARGET_{key}_LINKER"), &arch.linker);
-    }
+    // musl targets too: rustc's default `cc` cannot link a foreign arch
+    // (rustup's musl std brings its own crt and libc, not a linker).
+    cmd.env(format!("CARGO_TARGET_{key}_LINKER"), &arch.linker);
     process::run_ok(&mut cmd)?;
     Ok(target_dir
         .join(&tc.target)

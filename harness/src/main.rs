@@ -151,7 +151,11 @@ fn main() -> ExitCode {
                 }
             }
             for t in arches {
-                let have = kgrade::guest::find_prebuilt(&catalog.root, &t.arch, &[out.clone()]);
+                let have = kgrade::guest::find_prebuilt(
+                    &catalog.root,
+                    &t.arch,
+                    std::slice::from_ref(&out),
+                );
                 if let Some(p) = have {
                     println!("{}: {} (up to date)", t.arch_name, p.display());
                     continue;
