@@ -19,6 +19,8 @@ pub struct Distro {
     pub packages: Vec<String>,
     pub qemu_suite: Option<String>,
     pub qemu_suite_line: Option<String>,
+    #[serde(default)]
+    pub qemu_suite_packages: Vec<String>,
     pub foreign_arches: bool,
     pub rust: Rust,
     pub kernel_packages: bool,
@@ -109,7 +111,7 @@ pub fn plan(
         });
     }
     p.root.push(Action::Update);
-    let mut qemu: Vec<String> = Vec::new();
+    let mut qemu: Vec<String> = distro.qemu_suite_packages.clone();
     let mut packages = distro.packages.clone();
     for a in arches.values() {
         if !qemu.contains(&a.qemu_package) {
@@ -470,7 +472,7 @@ mod tests {
             "dpkg --add-architecture arm64",
             "dpkg --add-architecture i386",
             "kgrade-bookworm-backports.list",
-            "-t bookworm-backports qemu-system-arm qemu-system-x86",
+            "-t bookworm-backports libelf-dev qemu-system-arm qemu-system-x86",
             "gcc-aarch64-linux-gnu",
             "libc6-dev-i386-cross",
             "linux-source-6.1",
@@ -483,6 +485,8 @@ mod tests {
             assert!(text.contains(want), "{want}:\n{text}");
         }
         assert!(!text.contains("add-architecture amd64"), "{text}");
+        // libelf-dev comes with QEMU's backport (its libelf1), never from bookworm too.
+        assert_eq!(text.matches("libelf-dev").count(), 1, "{text}");
         assert!(p.user.is_empty());
     }
 
