@@ -202,11 +202,30 @@ pub fn run_all(root: &Path, work: &Path) -> Result<()> {
         "-p",
         "kgrade",
     ]))?;
+    // The project as committed, cloned: an edit to the checkout while the
+    // jobs run would change the runs' keys between shards.
+    let project = work.join("project");
+    run(Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(root)
+        .arg(&project))?;
+    let head = run(Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"]))?;
+    run(Command::new("git").arg("-C").arg(&project).args([
+        "checkout",
+        "--quiet",
+        "--detach",
+        head.trim(),
+    ]))?;
+    let root = project.as_path();
     let class = work.join("class");
     make_class(root, &class)?;
     let target = "tracker/6.1/x86_64";
     let sharded = work.join("sharded");
     run(Command::new(&kgrade)
+        .env("KGRADE_ROOT", root)
         .arg("grade")
         .arg(&class)
         .args([
@@ -260,6 +279,7 @@ pub fn run_all(root: &Path, work: &Path) -> Result<()> {
     let whole = work.join("whole");
     let t = Instant::now();
     let st = Command::new(&kgrade)
+        .env("KGRADE_ROOT", root)
         .arg("grade")
         .arg(&class)
         .args([
