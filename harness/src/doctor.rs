@@ -58,11 +58,21 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
                 "kernel source for series {} ({})",
                 t.series_name, sub.package
             );
+            // The course's kernel.org tarball, once cached (downloaded, or
+            // pre-seeded on an offline node), serves as well: the only source
+            // on distributions without Debian's linux-source packages.
+            let canonical = &t.series.canonical;
+            let file = canonical.url.rsplit('/').next().unwrap_or_default();
+            let cached = crate::paths::cache_root().join("tarballs").join(file);
             if !out.iter().any(|c| c.what == what) {
                 out.push(Check {
                     what,
-                    ok: sub.tarball.is_file(),
-                    fix: format!("apt-get install {} (or pass --kernel-src)", sub.package),
+                    ok: sub.tarball.is_file() || cached.is_file(),
+                    fix: format!(
+                        "apt-get install {} (Debian), or put {file} in {} (kgrade downloads it when online), or pass --kernel-src",
+                        sub.package,
+                        cached.parent().unwrap_or(&cached).display()
+                    ),
                 });
             }
         }

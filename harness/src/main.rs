@@ -107,7 +107,14 @@ enum Command {
         out: PathBuf,
     },
     /// Check that this machine has everything the targets need.
-    Doctor,
+    Doctor {
+        /// Only the targets of this assignment.
+        #[arg(long)]
+        assignment: Option<String>,
+        /// Only these targets (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+    },
     /// Build the guest /init for every arch into DIR, named by the hash of
     /// its sources; kgrade then uses them instead of cargo (`$KGRADE_GUEST_DIR`,
     /// or `guests/` beside the kgrade binary).
@@ -136,7 +143,29 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Doctor => {
+        Command::Doctor {
+            assignment,
+            targets,
+        } => {
+            let mut catalog = catalog;
+            if let Some(a) = &assignment {
+                match grade::select_targets(&catalog, a, &targets) {
+                    Ok(chosen) => {
+                        let names: Vec<String> = chosen.iter().map(|t| t.name.clone()).collect();
+                        catalog.targets.retain(|t| names.contains(&t.name));
+                    }
+                    Err(e) => {
+                        eprintln!("kgrade doctor: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else if !targets.is_empty() {
+                if let Some(bad) = targets.iter().find(|n| catalog.target(n).is_err()) {
+                    eprintln!("kgrade doctor: unknown target `{bad}`");
+                    return ExitCode::from(2);
+                }
+                catalog.targets.retain(|t| targets.contains(&t.name));
+            }
             if doctor::report(&doctor::checks(&catalog)) {
                 ExitCode::SUCCESS
             } else {

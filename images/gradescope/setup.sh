@@ -35,12 +35,13 @@ fi
 
 # The guests for this bundle's sources (kept if the image already has them).
 kgrade guests --out /usr/local/share/kgrade/guests
-kgrade doctor
 
 # Warm-up: the reference on every target fetches and unpacks the kernel
-# source and fills ccache, so a student's build is an incremental one.
+# source (from kernel.org where the distribution has no linux-source) and
+# fills ccache, so a student's build is an incremental one.
 IFS=',' read -r -a targets <<<"$KGRADE_TARGETS"
 for t in "${targets[@]}"; do
     kgrade run --target "$t" --out "/tmp/kgrade-warmup/$t"
 done
 rm -rf /tmp/kgrade-warmup
+kgrade doctor --assignment "$KGRADE_ASSIGNMENT" --targets "$KGRADE_TARGETS"

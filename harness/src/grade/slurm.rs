@@ -144,8 +144,8 @@ if [ -n "${{KGRADE_SEED_CACHE:-}}" ]; then
         touch "$KGRADE_CACHE/ccache/.kgrade-seeded"
     fi
 fi
-# What this node lacks, first, in the task's log.
-{kgrade} doctor
+# What this node lacks for these targets, first, in the task's log.
+{kgrade} doctor --assignment {aq}{targets}
 # --resume: a requeued task keeps what it finished.
 {kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
     --shard "${{SLURM_ARRAY_TASK_ID}}/{n}" --out {shards}/"${{SLURM_ARRAY_TASK_ID}}" --resume
@@ -290,7 +290,9 @@ mod tests {
         assert!(guests < submit.find("sbatch").unwrap(), "{submit}");
         assert!(grade.contains("export KGRADE_GUEST_DIR='/scratch/out/slurm/guests'\n"));
         // doctor before grading.
-        let doctor = grade.find("'/opt/kgrade/bin/kgrade' doctor\n").unwrap();
+        let doctor = grade
+            .find("'/opt/kgrade/bin/kgrade' doctor --assignment 'tracker' --targets 'tracker/6.1/x86_64,tracker/6.1/arm64'\n")
+            .unwrap();
         assert!(doctor < grade.find("kgrade' grade").unwrap(), "{grade}");
         // The seed's ccache is copied into the node's (a primary-layout cache
         // is no remote storage: ccache would miss every time).
@@ -328,7 +330,10 @@ mod tests {
             "{submit}"
         );
         let exec = "apptainer exec --bind '/opt/kgrade' --bind '/home/ta/class it'\\''s' --bind '/scratch/out' --bind \"$KGRADE_CACHE\" '/images/kgrade it.sif' kgrade";
-        assert!(grade.contains(&format!("{exec} doctor\n")), "{grade}");
+        assert!(
+            grade.contains(&format!("{exec} doctor --assignment")),
+            "{grade}"
+        );
         assert!(grade.contains(&format!("{exec} grade ")), "{grade}");
         assert!(merge.contains(&format!("{exec} merge ")), "{merge}");
         assert!(submit.contains(&format!("{exec} guests ")), "{submit}");
