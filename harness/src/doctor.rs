@@ -49,22 +49,17 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
     for t in &catalog.targets {
         if !seen.contains(&t.arch_name) {
             seen.push(t.arch_name.clone());
-            let pkg = if t.arch.qemu.contains("aarch64") {
-                "qemu-system-arm"
-            } else {
-                "qemu-system-x86"
-            };
-            out.push(tool(&t.arch.qemu, &format!("-t bookworm-backports {pkg}")));
+            // Package names come from the arch's entry in targets.toml.
+            out.push(tool(&t.arch.qemu, &t.arch.qemu_package));
             let gcc = format!("{}gcc", t.arch.cross_compile);
-            let gcc_pkg = match t.arch.cross_compile.trim_end_matches('-') {
-                "" => "gcc".to_string(),
-                triple => format!("gcc-{triple}"),
-            };
-            out.push(tool(&gcc, &gcc_pkg));
+            out.push(tool(&gcc, &t.arch.packages.join(" ")));
             out.push(Check {
                 what: format!("Rust toolchain for the {} guest", t.arch_name),
-                ok: crate::guest::toolchain(&t.arch).is_ok(),
-                fix: "cargo xtask setup (or rustup target add the musl target)".into(),
+                ok: crate::guest::available(&catalog.root, &t.arch),
+                fix: format!(
+                    "cargo xtask setup, or rustup target add {}, or prebuilt guests in $KGRADE_GUEST_DIR (kgrade guests)",
+                    t.arch.rust_target.replace("-gnu", "-musl")
+                ),
             });
         }
         if let Some(sub) = &t.series.substitute {
@@ -72,11 +67,21 @@ pub fn checks(catalog: &Catalog) -> Vec<Check> {
                 "kernel source for series {} ({})",
                 t.series_name, sub.package
             );
+            // The course's kernel.org tarball, once cached (downloaded, or
+            // pre-seeded on an offline node), serves as well: the only source
+            // on distributions without Debian's linux-source packages.
+            let canonical = &t.series.canonical;
+            let file = canonical.url.rsplit('/').next().unwrap_or_default();
+            let cached = crate::paths::cache_root().join("tarballs").join(file);
             if !out.iter().any(|c| c.what == what) {
                 out.push(Check {
                     what,
-                    ok: sub.tarball.is_file(),
-                    fix: format!("apt-get install {} (or pass --kernel-src)", sub.package),
+                    ok: sub.tarball.is_file() || cached.is_file(),
+                    fix: format!(
+                        "apt-get install {} (Debian), or put {file} in {} (kgrade downloads it when online), or pass --kernel-src",
+                        sub.package,
+                        cached.parent().unwrap_or(&cached).display()
+                    ),
                 });
             }
         }

@@ -90,6 +90,25 @@ enum Command {
         /// Write Slurm scripts for N shards into OUT/slurm/ instead of grading.
         #[arg(long, value_name = "N")]
         emit_slurm: Option<usize>,
+        /// With --emit-slurm: the account every job is charged to.
+        #[arg(long, requires = "emit_slurm")]
+        slurm_account: Option<String>,
+        /// With --emit-slurm: the partition the jobs run in.
+        #[arg(long, requires = "emit_slurm")]
+        slurm_partition: Option<String>,
+        /// With --emit-slurm: each grading task's time limit (default: from the class size).
+        #[arg(long, requires = "emit_slurm")]
+        slurm_time: Option<String>,
+        /// With --emit-slurm: another sbatch flag for both jobs, e.g. --slurm-flag=--qos=short (repeatable).
+        #[arg(
+            long = "slurm-flag",
+            requires = "emit_slurm",
+            allow_hyphen_values = true
+        )]
+        slurm_flags: Vec<String>,
+        /// With --emit-slurm: run each task's kgrade in this Apptainer image (images/kgrade.def).
+        #[arg(long, requires = "emit_slurm")]
+        container: Option<PathBuf>,
     },
     /// Merge the outputs of `kgrade grade --shard` into one gradebook and report.
     Merge {
@@ -111,7 +130,21 @@ enum Command {
         dry_run: bool,
     },
     /// Check that this machine has everything the targets need.
-    Doctor,
+    Doctor {
+        /// Only the targets of this assignment.
+        #[arg(long)]
+        assignment: Option<String>,
+        /// Only these targets (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+    },
+    /// Build the guest /init for every arch into DIR, named by the hash of
+    /// its sources; kgrade then uses them instead of cargo (`$KGRADE_GUEST_DIR`,
+    /// or `guests/` beside the kgrade binary).
+    Guests {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the targets.
     Targets,
 }
@@ -133,12 +166,61 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Doctor => {
+        Command::Doctor {
+            assignment,
+            targets,
+        } => {
+            let mut catalog = catalog;
+            if let Some(a) = &assignment {
+                match grade::select_targets(&catalog, a, &targets) {
+                    Ok(chosen) => {
+                        let names: Vec<String> = chosen.iter().map(|t| t.name.clone()).collect();
+                        catalog.targets.retain(|t| names.contains(&t.name));
+                    }
+                    Err(e) => {
+                        eprintln!("kgrade doctor: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else if !targets.is_empty() {
+                if let Some(bad) = targets.iter().find(|n| catalog.target(n).is_err()) {
+                    eprintln!("kgrade doctor: unknown target `{bad}`");
+                    return ExitCode::from(2);
+                }
+                catalog.targets.retain(|t| targets.contains(&t.name));
+            }
             if doctor::report(&doctor::checks(&catalog)) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
+        }
+        Command::Guests { out } => {
+            let mut arches: Vec<&kgrade::target::Target> = Vec::new();
+            for t in &catalog.targets {
+                if !arches.iter().any(|a| a.arch_name == t.arch_name) {
+                    arches.push(t);
+                }
+            }
+            for t in arches {
+                let have = kgrade::guest::find_prebuilt(
+                    &catalog.root,
+                    &t.arch,
+                    std::slice::from_ref(&out),
+                );
+                if let Some(p) = have {
+                    println!("{}: {} (up to date)", t.arch_name, p.display());
+                    continue;
+                }
+                match kgrade::guest::prebuild(&catalog.root, &t.arch, &out) {
+                    Ok(p) => println!("{}: {}", t.arch_name, p.display()),
+                    Err(e) => {
+                        eprintln!("kgrade guests: {}: {e}", t.arch_name);
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            ExitCode::SUCCESS
         }
         Command::Grade {
             dir,
@@ -151,6 +233,11 @@ fn main() -> ExitCode {
             keep_workspaces,
             no_sandbox,
             emit_slurm,
+            slurm_account,
+            slurm_partition,
+            slurm_time,
+            slurm_flags,
+            container,
         } => {
             let opts = grade::Options {
                 assignment,
@@ -163,8 +250,17 @@ fn main() -> ExitCode {
                 keep_workspaces,
                 no_sandbox,
             };
+            let cluster = Cluster {
+                sbatch: grade::slurm::SbatchOptions {
+                    account: slurm_account,
+                    partition: slurm_partition,
+                    time: slurm_time,
+                    extra: slurm_flags,
+                },
+                container,
+            };
             match emit_slurm {
-                Some(n) => emit_slurm_scripts(&catalog, &opts, n),
+                Some(n) => emit_slurm_scripts(&catalog, &opts, n, cluster),
                 None => run_grade(&catalog, &opts),
             }
         }
@@ -303,7 +399,18 @@ fn run_grade(catalog: &Catalog, opts: &grade::Options) -> ExitCode {
     }
 }
 
-fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -> ExitCode {
+/// What the cluster wants passed through to Slurm.
+struct Cluster {
+    sbatch: grade::slurm::SbatchOptions,
+    container: Option<PathBuf>,
+}
+
+fn emit_slurm_scripts(
+    catalog: &Catalog,
+    opts: &grade::Options,
+    shards: usize,
+    cluster: Cluster,
+) -> ExitCode {
     let fail = |e: String| {
         eprintln!("kgrade grade --emit-slurm: {e}");
         ExitCode::from(2)
@@ -331,6 +438,8 @@ fn emit_slurm_scripts(catalog: &Catalog, opts: &grade::Options, shards: usize) -
         jobs: opts.jobs,
         shards,
         students,
+        sbatch: cluster.sbatch,
+        container: cluster.container.map(|c| absolute(&c)),
     };
     match grade::slurm::write(&spec) {
         Ok(paths) => {

@@ -312,6 +312,9 @@ mod tests {
             linker: "gcc".into(),
             syscall_tables: vec![],
             syscall_abis: vec![],
+            dpkg_arch: "amd64".into(),
+            qemu_package: "qemu-system-x86".into(),
+            packages: vec![],
         }
     }
 

@@ -197,12 +197,16 @@ impl Sandbox {
             source,
         })?;
         if let Sandbox::Bwrap { as_root: true } = self {
-            std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).map_err(|source| {
-                SandboxError::Io {
+            use std::os::unix::fs::MetadataExt;
+            let owner = std::fs::metadata(dir).map(|m| m.uid()).ok();
+            if owner != Some(NOBODY) {
+                // A directory filled by root (a seeded cache, an older
+                // kgrade's) is handed over whole, once.
+                chown_tree(dir).map_err(|source| SandboxError::Io {
                     path: dir.into(),
                     source,
-                }
-            })?;
+                })?;
+            }
         }
         Ok(())
     }
@@ -502,6 +506,20 @@ fn kill(child: &mut Child) {
     kill_group(child);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+fn chown_tree(dir: &Path) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        std::os::unix::fs::lchown(&d, Some(NOBODY), Some(NOBODY))?;
+        if !std::fs::symlink_metadata(&d)?.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&d)? {
+            stack.push(e?.path());
+        }
+    }
+    Ok(())
 }
 
 /// Bytes of disk a directory tree holds (allocated blocks), symlinks not

@@ -61,6 +61,12 @@ pub struct Arch {
     pub syscall_tables: Vec<String>,
     /// ABIs of a `.tbl` file that this arch's native syscalls use.
     pub syscall_abis: Vec<String>,
+    /// Installing this arch's tools (`cargo xtask setup`, `kgrade doctor`):
+    /// the dpkg architecture, the QEMU package, and the cross compiler and
+    /// libc packages.
+    pub dpkg_arch: String,
+    pub qemu_package: String,
+    pub packages: Vec<String>,
 }
 
 /// One assignment's contract as the harness needs it.

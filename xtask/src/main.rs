@@ -1,7 +1,10 @@
 //! Project tasks: `cargo xtask setup | test-all | test | ci-matrix`.
 
+mod fresh_root;
+mod gradescope;
 mod serial_snapshot;
 mod setup;
+mod slurm_cluster;
 mod test_all;
 mod workflows;
 
@@ -18,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Install every system dependency (Debian/Ubuntu, as root); otherwise print the commands.
-    Setup,
+    Setup {
+        /// Skip the developer tools (cargo-insta, actionlint): what grading needs only.
+        #[arg(long)]
+        no_dev_tools: bool,
+    },
     /// The main job: the reference on every target passes every test, and every mutant is caught.
     TestAll {
         /// Only these targets (default: all in configs/targets.toml).
@@ -44,12 +51,47 @@ enum Task {
     CiMatrix,
     /// actionlint over .github/workflows.
     LintWorkflows,
+    /// The zip for Gradescope's autograder: setup.sh, run_autograder, the
+    /// assignment's settings and the project at HEAD.
+    GradescopeBundle {
+        #[arg(long)]
+        assignment: String,
+        /// Only these targets (comma-separated; default: all of the assignment).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        #[arg(long, default_value = "target/gradescope/autograder.zip")]
+        out: std::path::PathBuf,
+    },
+    /// `kgrade grade --emit-slurm 2` on a one-node Slurm cluster started here
+    /// (munged, slurmctld, slurmd; as root): the merged gradebook must equal
+    /// an unsharded run's.
+    SlurmCluster {
+        #[arg(long, default_value = "/var/tmp/kgrade-slurm")]
+        work: std::path::PathBuf,
+    },
+    /// images/Containerfile replayed in a fresh mmdebstrap Debian 12 root, then
+    /// a reference and a failing submission graded there, and the Gradescope
+    /// bundle run against a Gradescope-shaped tree (as root).
+    FreshRoot {
+        #[arg(long, default_value = "/var/tmp/kgrade-fresh-root")]
+        work: std::path::PathBuf,
+        #[arg(long, default_value = "http://deb.debian.org")]
+        mirror: String,
+        /// Reuse WORK/base.tar (mmdebstrap's output) from an earlier run.
+        #[arg(long)]
+        reuse_base: bool,
+        #[arg(long, default_value = "tracker/6.1/x86_64")]
+        target: String,
+        /// The failing submission: the reference plus this mutant.
+        #[arg(long, default_value = "close-not-counted")]
+        mutant: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Task::Setup => setup::run(),
+        Task::Setup { no_dev_tools } => setup::run(!no_dev_tools),
         Task::TestAll {
             targets,
             no_mutants,
@@ -70,6 +112,30 @@ fn main() -> ExitCode {
         Task::Test => test_all::ci(),
         Task::CiMatrix => test_all::matrix(),
         Task::LintWorkflows => workflows::files().and_then(|f| workflows::lint(&f)),
+        Task::GradescopeBundle {
+            assignment,
+            targets,
+            out,
+        } => gradescope::bundle(&kgrade::paths::project_root(), &assignment, &targets, &out),
+        Task::SlurmCluster { work } => {
+            slurm_cluster::run_all(&kgrade::paths::project_root(), &work)
+        }
+        Task::FreshRoot {
+            work,
+            mirror,
+            reuse_base,
+            target,
+            mutant,
+        } => fresh_root::run_all(
+            &kgrade::paths::project_root(),
+            &fresh_root::Options {
+                work,
+                mirror,
+                reuse_base,
+                target,
+                mutant,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

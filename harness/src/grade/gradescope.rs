@@ -1,7 +1,8 @@
 //! A Gradescope autograder `results.json` per student (the format of
 //! Gradescope's autograder specification): a test per guest test and target,
-//! with its score, maximum, status and message, and the run's verdict as the
-//! overall output.
+//! with its score, maximum, status and message, and the run's verdict (and
+//! the serial console's differences from the reference's) as the overall
+//! output.
 
 use super::results::{ClassResults, RunState, StudentResults};
 use crate::text::printable;
@@ -27,15 +28,23 @@ pub struct Test {
     pub visibility: &'static str,
 }
 
-pub fn results(class: &ClassResults, s: &StudentResults) -> Results {
+/// `diffs[i]`: run i's serial differences from the reference's, if any.
+pub fn results(class: &ClassResults, s: &StudentResults, diffs: &[Option<String>]) -> Results {
     let mut output = Vec::new();
     let mut tests = Vec::new();
     let several = class.targets.len() > 1;
-    for run in &s.runs {
+    for (i, run) in s.runs.iter().enumerate() {
         let line = format!("{}: {} ({})", run.target, run.verdict_str(), run.reason());
         output.push(line);
         if let Some(evidence) = ClassResults::evidence(run) {
             output.push(evidence);
+        }
+        if let Some(diff) = diffs.get(i).and_then(|d| d.as_deref()) {
+            output.push(format!(
+                "{}: serial console differences from the reference solution's \
+                 (timestamps, addresses and PIDs masked; - reference, + yours):\n{diff}",
+                run.target
+            ));
         }
         if let RunState::Error(_) | RunState::Missing = run.state {
             continue;

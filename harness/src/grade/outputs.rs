@@ -100,10 +100,6 @@ pub fn write_reports(
     let reference_serials: Vec<Option<String>> =
         class.references.iter().map(|r| r.serial()).collect();
     for s in &class.students {
-        write(
-            &student_dir(out, &s.dir).join(GRADESCOPE),
-            &gradescope::to_json(&gradescope::results(&class, s)),
-        )?;
         let diffs: Vec<Option<String>> = s
             .runs
             .iter()
@@ -113,6 +109,10 @@ pub fn write_reports(
                 serial_diff(reference, run.serial().as_deref())
             })
             .collect();
+        write(
+            &student_dir(out, &s.dir).join(GRADESCOPE),
+            &gradescope::to_json(&gradescope::results(&class, s, &diffs)),
+        )?;
         write(
             &out.join("report").join(html::student_page_name(&s.dir)),
             &html::student(&class, s, &diffs),

@@ -2,14 +2,15 @@
 //! shard), a merge script, and submit.sh that queues the merge after the
 //! array. Tasks share no writable state: each writes its own shard directory
 //! and a node-local cache, and reads the class, the project and (optionally)
-//! a read-only seed cache.
+//! a read-only seed cache. submit.sh builds the guests once, on the
+//! machine it runs on; each task starts with `kgrade doctor`.
 
 use super::GradeError;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct SlurmSpec {
-    /// The kgrade binary the tasks run.
+    /// The kgrade binary the tasks run (inside the container with `container`).
     pub kgrade: PathBuf,
     /// The project checkout (configs, kernel-patches, guest-tests).
     pub root: PathBuf,
@@ -23,6 +24,20 @@ pub struct SlurmSpec {
     pub jobs: usize,
     pub shards: usize,
     pub students: usize,
+    pub sbatch: SbatchOptions,
+    /// An Apptainer image (images/kgrade.def) each task runs kgrade in.
+    pub container: Option<PathBuf>,
+}
+
+/// What the cluster wants on every job: passed through to sbatch.
+#[derive(Debug, Clone, Default)]
+pub struct SbatchOptions {
+    pub account: Option<String>,
+    pub partition: Option<String>,
+    /// The array tasks' time limit (default: estimated from the class size).
+    pub time: Option<String>,
+    /// Any other sbatch flags, given to both sbatch calls in submit.sh.
+    pub extra: Vec<String>,
 }
 
 /// Quotes a word for sh.
@@ -41,7 +56,45 @@ fn time_limit(spec: &SlurmSpec) -> String {
     format!("{:02}:{:02}:00", minutes / 60, minutes % 60)
 }
 
-pub fn scripts(spec: &SlurmSpec) -> Vec<(&'static str, String)> {
+/// An #SBATCH value: sbatch reads these lines without a shell, so a value
+/// must be one plain word.
+fn directive(flag: &str, value: &str) -> Result<String, GradeError> {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '#') {
+        return Err(GradeError::Class(format!(
+            "--slurm-{flag} `{value}` must be one word without spaces"
+        )));
+    }
+    Ok(format!("#SBATCH --{flag}={value}\n"))
+}
+
+/// The #SBATCH lines every job gets (account, partition).
+fn common_directives(o: &SbatchOptions) -> Result<String, GradeError> {
+    let mut s = String::new();
+    if let Some(a) = &o.account {
+        s.push_str(&directive("account", a)?);
+    }
+    if let Some(p) = &o.partition {
+        s.push_str(&directive("partition", p)?);
+    }
+    Ok(s)
+}
+
+/// How a task calls kgrade: the binary, or the binary inside the image
+/// with the checkout, the class, the output and the cache bound.
+fn kgrade_call(spec: &SlurmSpec) -> String {
+    match &spec.container {
+        None => qp(&spec.kgrade),
+        Some(image) => format!(
+            "apptainer exec --bind {root} --bind {dir} --bind {out} --bind \"$KGRADE_CACHE\" {image} kgrade",
+            root = qp(&spec.root),
+            dir = qp(&spec.dir),
+            out = qp(&spec.out),
+            image = qp(image),
+        ),
+    }
+}
+
+pub fn scripts(spec: &SlurmSpec) -> Result<Vec<(&'static str, String)>, GradeError> {
     let n = spec.shards;
     let out = &spec.out;
     let targets = if spec.targets.is_empty() {
@@ -49,41 +102,59 @@ pub fn scripts(spec: &SlurmSpec) -> Vec<(&'static str, String)> {
     } else {
         format!(" --targets {}", q(&spec.targets.join(",")))
     };
+    let common = common_directives(&spec.sbatch)?;
+    let time = match &spec.sbatch.time {
+        Some(t) => directive("time", t)?,
+        None => format!("#SBATCH --time={}\n", time_limit(spec)),
+    };
+    let kgrade = kgrade_call(spec);
+    let guests = out.join("slurm").join("guests");
     let grade = format!(
         r#"#!/bin/bash
 # kgrade: grade `{a}` in {n} shards, one Slurm array task each.
-# Written by `kgrade grade --emit-slurm`; submit with submit.sh (it queues the merge).
+# Written by `kgrade grade --emit-slurm`; submit with submit.sh (it builds
+# the guests once and queues the merge).
 #SBATCH --job-name=kgrade-{a}
 #SBATCH --array=1-{n}
 #SBATCH --cpus-per-task={cpus}
 #SBATCH --mem=4G
-#SBATCH --time={time}
-#SBATCH --output=logs/grade-%A_%a.log
+{time}{common}#SBATCH --output=logs/grade-%A_%a.log
 set -euo pipefail
 # No shared writable state: this task writes only its shard directory and a
-# node-local cache. KGRADE_SEED_CACHE may name a read-only kgrade cache
-# (tarballs/, ccache/) prepared once to spare each node a cold start.
+# node-local cache.
 export KGRADE_ROOT={root}
 export KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kgrade}}}}"
+# The guest /init, built once by submit.sh: no Rust toolchain on the nodes.
+export KGRADE_GUEST_DIR={guests}
 mkdir -p "$KGRADE_CACHE"
+# KGRADE_SEED_CACHE may name a kgrade cache prepared once (read-only here):
+# - tarballs/: kernel.org tarballs (e.g. linux-6.1.6.tar.xz, checked against
+#   the sha256 in configs/targets.toml), for nodes that cannot download;
+# - ccache-shared/: a ccache directory filled by grading the reference once; it is
+#   copied into this node's cache (ccache cannot read another cache's files
+#   as remote storage), so the first build is mostly hits.
 if [ -n "${{KGRADE_SEED_CACHE:-}}" ]; then
-    if [ -d "$KGRADE_SEED_CACHE/tarballs" ]; then
-        cp -rn "$KGRADE_SEED_CACHE/tarballs" "$KGRADE_CACHE/"
-    fi
-    if [ -d "$KGRADE_SEED_CACHE/ccache" ]; then
-        export CCACHE_SECONDARY_STORAGE="file:$KGRADE_SEED_CACHE/ccache|read-only"
+    mkdir -p "$KGRADE_CACHE/tarballs"
+    for f in "$KGRADE_SEED_CACHE"/tarballs/*.tar.*; do
+        [ -f "$f" ] && cp -n "$f" "$KGRADE_CACHE/tarballs/"
+    done
+    if [ -d "$KGRADE_SEED_CACHE/ccache-shared" ] && [ ! -e "$KGRADE_CACHE/ccache-shared/.kgrade-seeded" ]; then
+        mkdir -p "$KGRADE_CACHE/ccache-shared"
+        cp -a -n "$KGRADE_SEED_CACHE/ccache-shared/." "$KGRADE_CACHE/ccache-shared/"
+        touch "$KGRADE_CACHE/ccache-shared/.kgrade-seeded"
     fi
 fi
+# What this node lacks for these targets, first, in the task's log.
+{kgrade} doctor --assignment {aq}{targets}
 # --resume: a requeued task keeps what it finished.
-exec {kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
+{kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
     --shard "${{SLURM_ARRAY_TASK_ID}}/{n}" --out {shards}/"${{SLURM_ARRAY_TASK_ID}}" --resume
 "#,
         a = spec.assignment,
         aq = q(&spec.assignment),
         cpus = spec.jobs.max(2),
-        time = time_limit(spec),
         root = qp(&spec.root),
-        kgrade = qp(&spec.kgrade),
+        guests = qp(&guests),
         dir = qp(&spec.dir),
         jobs = spec.jobs.max(1),
         shards = qp(&out.join("shards")),
@@ -98,33 +169,49 @@ exec {kgrade} grade {dir} --assignment {aq}{targets} --jobs {jobs} \
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=2G
 #SBATCH --time=00:30:00
-#SBATCH --output=logs/merge-%j.log
+{common}#SBATCH --output=logs/merge-%j.log
 set -euo pipefail
 export KGRADE_ROOT={root}
-exec {kgrade} merge {inputs} --out {out}
+export KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kgrade}}}}"
+{kgrade} merge {inputs} --out {out}
 "#,
         a = spec.assignment,
         root = qp(&spec.root),
-        kgrade = qp(&spec.kgrade),
         inputs = inputs.join(" "),
         out = qp(out),
     );
-    let submit = r#"#!/bin/sh
-# Queues the grading array, then the merge once every task has ended (a
+    let extra: Vec<String> = spec.sbatch.extra.iter().map(|f| q(f)).collect();
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", extra.join(" "))
+    };
+    let submit = format!(
+        r#"#!/bin/sh
+# Builds the guest /init for every arch once (into {guests}),
+# queues the grading array, then the merge once every task has ended (a
 # failed shard makes the merge say which students are missing). Logs go to
 # logs/ beside this script.
 set -eu
 cd "$(dirname "$0")"
 mkdir -p logs
-array=$(sbatch --parsable grade.sbatch)
-sbatch --dependency=afterany:"${array%%;*}" merge.sbatch
-"#
-    .to_string();
-    vec![
+(
+    export KGRADE_ROOT={root}
+    export KGRADE_CACHE="${{KGRADE_CACHE:-${{TMPDIR:-/tmp}}/kgrade-cache-${{USER:-kgrade}}}}"
+    mkdir -p "$KGRADE_CACHE"
+    {kgrade} guests --out {guests}
+)
+array=$(sbatch --parsable {extra}grade.sbatch)
+sbatch --parsable {extra}--dependency=afterany:"${{array%%;*}}" merge.sbatch
+"#,
+        root = qp(&spec.root),
+        guests = qp(&guests),
+    );
+    Ok(vec![
         ("grade.sbatch", grade),
         ("merge.sbatch", merge),
         ("submit.sh", submit),
-    ]
+    ])
 }
 
 /// Writes the scripts into `OUT/slurm/` and returns their paths.
@@ -132,7 +219,7 @@ pub fn write(spec: &SlurmSpec) -> Result<Vec<PathBuf>, GradeError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = spec.out.join("slurm");
     let mut written = Vec::new();
-    for (name, text) in scripts(spec) {
+    for (name, text) in scripts(spec)? {
         let path = dir.join(name);
         super::record::write_atomic(&path, text.as_bytes()).map_err(|source| GradeError::Io {
             path: path.clone(),
@@ -160,12 +247,14 @@ mod tests {
             jobs: 2,
             shards: 4,
             students: 200,
+            sbatch: SbatchOptions::default(),
+            container: None,
         }
     }
 
     #[test]
     fn one_array_task_per_shard_then_a_merge() {
-        let s = scripts(&spec());
+        let s = scripts(&spec()).unwrap();
         let grade = &s[0].1;
         assert!(grade.contains("#SBATCH --array=1-4\n"), "{grade}");
         assert!(
@@ -193,6 +282,65 @@ mod tests {
             "merge '/scratch/out/shards/1' '/scratch/out/shards/2' '/scratch/out/shards/3' '/scratch/out/shards/4' --out '/scratch/out'"
         ), "{merge}");
         assert!(s[2].1.contains("--dependency=afterany"));
+        // The guests are built once, before queueing, and every task uses them.
+        let submit = &s[2].1;
+        let guests = submit
+            .find("guests --out '/scratch/out/slurm/guests'")
+            .unwrap();
+        assert!(guests < submit.find("sbatch").unwrap(), "{submit}");
+        assert!(grade.contains("export KGRADE_GUEST_DIR='/scratch/out/slurm/guests'\n"));
+        // doctor before grading.
+        let doctor = grade
+            .find("'/opt/kgrade/bin/kgrade' doctor --assignment 'tracker' --targets 'tracker/6.1/x86_64,tracker/6.1/arm64'\n")
+            .unwrap();
+        assert!(doctor < grade.find("kgrade' grade").unwrap(), "{grade}");
+        // The seed's ccache is copied into the node's (a primary-layout cache
+        // is no remote storage: ccache would miss every time).
+        assert!(!grade.contains("SECONDARY_STORAGE") && !grade.contains("REMOTE_STORAGE"));
+        assert!(
+            grade.contains("cp -a -n \"$KGRADE_SEED_CACHE/ccache-shared/.\" \"$KGRADE_CACHE/ccache-shared/\"")
+        );
+    }
+
+    #[test]
+    fn cluster_options_are_passed_to_sbatch() {
+        let mut sp = spec();
+        sp.sbatch = SbatchOptions {
+            account: Some("cs331".into()),
+            partition: Some("short".into()),
+            time: Some("02:00:00".into()),
+            extra: vec!["--qos=normal".into(), "--constraint=kvm&x86".into()],
+        };
+        sp.container = Some("/images/kgrade it.sif".into());
+        let s = scripts(&sp).unwrap();
+        let (grade, merge, submit) = (&s[0].1, &s[1].1, &s[2].1);
+        for script in [grade, merge] {
+            assert!(
+                script.contains("#SBATCH --account=cs331\n#SBATCH --partition=short\n"),
+                "{script}"
+            );
+        }
+        assert!(grade.contains("#SBATCH --time=02:00:00\n") && !grade.contains("07:10:00"));
+        assert!(
+            submit.contains("sbatch --parsable '--qos=normal' '--constraint=kvm&x86' grade.sbatch"),
+            "{submit}"
+        );
+        assert!(
+            submit.contains("'--constraint=kvm&x86' --dependency=afterany"),
+            "{submit}"
+        );
+        let exec = "apptainer exec --bind '/opt/kgrade' --bind '/home/ta/class it'\\''s' --bind '/scratch/out' --bind \"$KGRADE_CACHE\" '/images/kgrade it.sif' kgrade";
+        assert!(
+            grade.contains(&format!("{exec} doctor --assignment")),
+            "{grade}"
+        );
+        assert!(grade.contains(&format!("{exec} grade ")), "{grade}");
+        assert!(merge.contains(&format!("{exec} merge ")), "{merge}");
+        assert!(submit.contains(&format!("{exec} guests ")), "{submit}");
+        // A value sbatch would split is refused, not written.
+        sp.sbatch.account = Some("cs 331".into());
+        let e = scripts(&sp).unwrap_err().to_string();
+        assert!(e.contains("--slurm-account"), "{e}");
     }
 
     #[test]

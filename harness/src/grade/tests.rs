@@ -387,6 +387,19 @@ fn gradescope_results_follow_the_specification() {
         .find(|t| t["name"] == "files.open_counted")
         .unwrap();
     assert_eq!(open["status"], "passed");
+    let out = bob["output"].as_str().unwrap();
+    assert!(
+        out.contains("serial console differences") && out.contains("-ok 1 a\n+not ok 1 a"),
+        "{out}"
+    );
+    let ann = read("ann");
+    assert!(
+        !ann["output"]
+            .as_str()
+            .unwrap()
+            .contains("serial console differences"),
+        "{ann}"
+    );
     let cy = read("cy");
     assert_eq!(cy["score"], 0.0);
     assert!(cy["output"].as_str().unwrap().contains("build-failed"));
