@@ -297,9 +297,9 @@ mod tests {
         // The seed's ccache is copied into the node's (a primary-layout cache
         // is no remote storage: ccache would miss every time).
         assert!(!grade.contains("SECONDARY_STORAGE") && !grade.contains("REMOTE_STORAGE"));
-        assert!(
-            grade.contains("cp -a -n \"$KGRADE_SEED_CACHE/ccache-shared/.\" \"$KGRADE_CACHE/ccache-shared/\"")
-        );
+        assert!(grade.contains(
+            "cp -a -n \"$KGRADE_SEED_CACHE/ccache-shared/.\" \"$KGRADE_CACHE/ccache-shared/\""
+        ));
     }
 
     #[test]
