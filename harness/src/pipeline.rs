@@ -221,6 +221,9 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),
     };
+    if !trusted {
+        seed_from_reference(req, &src, &sub, &ws_dir, &ws)?;
+    }
     if let Some(overlay) = req.overlay {
         if let Err(e) = ws.add_overlay(overlay, &src.tree) {
             return patch_verdict(e, result, timer, finish);
@@ -244,6 +247,41 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     }
     let (verdict, reason) = outcome?;
     finish(result, timer, verdict, reason)
+}
+
+/// A student's build starts from the reference's finished build of the same
+/// tree and config, when there is one: only what either patch set touches is
+/// rebuilt (issue: a student rebuild near the floor).
+fn seed_from_reference(
+    req: &Request,
+    src: &KernelSource,
+    sub: &Submission,
+    ws_dir: &Path,
+    ws: &Workspace,
+) -> Result<(), InfraError> {
+    let target = req.target;
+    let Ok(dir) = reference_dir(
+        &req.catalog.root,
+        &target.assignment.name,
+        src,
+        &target.series_name,
+    ) else {
+        return Ok(());
+    };
+    let Ok(reference) = submission::load(&dir) else {
+        return Ok(());
+    };
+    let seed = ws_dir.with_file_name(workspace_key(src, &reference));
+    if seed == ws_dir {
+        return Ok(());
+    }
+    let (Ok(mut touched), Ok(theirs)) = (reference.touched_paths(), sub.touched_paths()) else {
+        return Ok(());
+    };
+    touched.extend(theirs);
+    ws.seed_build(&seed, &touched)
+        .map_err(|e| InfraError::Other(format!("seeding the build from the reference: {e}")))?;
+    Ok(())
 }
 
 fn patch_verdict(
@@ -303,7 +341,12 @@ fn build_and_boot(
     drop(lock);
     timer.lap("build");
     let built = match built {
-        Ok(b) => b,
+        Ok(b) => {
+            if policy.trust == Trust::Trusted && req.overlay.is_none() {
+                ws.mark_seed();
+            }
+            b
+        }
         Err(BuildError::Failed {
             reason,
             first_errors,

@@ -17,6 +17,9 @@ use std::time::Duration;
 pub type WorkspaceLock = crate::paths::FileLock;
 
 const OVERLAY_MARK: &str = "overlay.active";
+/// Present while the build dir holds a finished build of exactly the
+/// applied patches (no overlay since): then it may seed other workspaces.
+const SEED_MARK: &str = "seed.ok";
 /// Where the trees are seen inside the sandbox.
 pub const SRC: &str = "/kgrade/src";
 pub const BUILD: &str = "/kgrade/build";
@@ -113,6 +116,7 @@ impl Workspace {
                 .unwrap_or(false);
         if !reusable {
             let _ = std::fs::remove_file(&stamp);
+            let _ = std::fs::remove_file(dir.join(SEED_MARK));
             if ws.src.exists() {
                 std::fs::remove_dir_all(&ws.src).map_err(io(&ws.src))?;
             }
@@ -156,8 +160,66 @@ impl Workspace {
     }
 
     fn copy_pristine(&self, pristine: &Path) -> Result<(), WorkspaceError> {
-        let from = Mount::ro(pristine, PRISTINE);
-        let to = self.src_mount(true);
+        self.copy_tree(pristine, self.src_mount(true))
+    }
+
+    /// Says that the build dir now holds a finished build of the applied
+    /// patches alone; called after a trusted build without an overlay.
+    pub fn mark_seed(&self) {
+        let _ = std::fs::write(self.dir.join(SEED_MARK), "");
+    }
+
+    /// Starts this workspace's build dir from `seed`'s finished build (the
+    /// reference's, same kernel and config) instead of from nothing: make
+    /// then rebuilds only what the patches change. Every file either side
+    /// patched (`touched`) gets a fresh time, so no object built from the
+    /// seed's version of a file survives; kbuild's own command-line and
+    /// CONFIG tracking does the rest. Returns whether it seeded.
+    pub fn seed_build(&self, seed: &Path, touched: &[String]) -> Result<bool, WorkspaceError> {
+        if self.build.join(".config").exists() {
+            return Ok(false);
+        }
+        let _seed_lock = WorkspaceLock::acquire(seed).map_err(io(seed))?;
+        if !seed.join(SEED_MARK).exists() || seed.join(OVERLAY_MARK).exists() {
+            return Ok(false);
+        }
+        self.copy_tree(&seed.join("build"), self.build_mount())?;
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        };
+        for rel in touched {
+            let path = self.src.join(rel);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            use std::os::unix::ffi::OsStrExt;
+            let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+                continue;
+            };
+            let times = [now, now];
+            // SAFETY: a NUL-terminated path and two timespecs we own.
+            let rc = unsafe {
+                libc::utimensat(
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    times.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            if rc != 0 {
+                return Err(io(&path)(std::io::Error::last_os_error()));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Copies a tree into `to` inside the sandbox, keeping modes and times.
+    fn copy_tree(&self, from: &Path, to: Mount) -> Result<(), WorkspaceError> {
+        let from = Mount::ro(from, PRISTINE);
         let mut source = self.sandbox.path(&from).into_os_string();
         source.push("/.");
         let step = Step {
@@ -189,6 +251,7 @@ impl Workspace {
     /// [`Workspace::remove_overlay`]: mutants go over the reference this way
     /// so each rebuild only recompiles what the mutant changed.
     pub fn add_overlay(&self, patch: &PatchFile, pristine: &Path) -> Result<(), WorkspaceError> {
+        let _ = std::fs::remove_file(self.dir.join(SEED_MARK));
         let mark = self.dir.join(OVERLAY_MARK);
         std::fs::write(&mark, &patch.name).map_err(io(&mark))?;
         self.patch(patch, false, pristine)
@@ -371,6 +434,53 @@ mod tests {
             std::fs::read_to_string(d.path().join("pristine/kernel/b.c")).unwrap(),
             "b\n"
         );
+    }
+
+    #[test]
+    fn a_build_is_seeded_only_from_a_plain_finished_build_and_touched_files_are_fresh() {
+        let d = tree();
+        let pristine = d.path().join("pristine");
+        let seed = Workspace::prepare(&d.path().join("ref"), &pristine, &sub(GOOD), &Sandbox::Off)
+            .unwrap();
+        std::fs::write(seed.build.join(".config"), "CONFIG_X=y\n").unwrap();
+        std::fs::write(seed.build.join("a.o"), "obj").unwrap();
+        let student =
+            Workspace::prepare(&d.path().join("st"), &pristine, &sub(GOOD), &Sandbox::Off).unwrap();
+        // No finished build yet: nothing to seed from.
+        assert!(!student.seed_build(&seed.dir, &[]).unwrap());
+        seed.mark_seed();
+        let overlay = PatchFile {
+            name: "m.patch".into(),
+            text: "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n one\n-TWO\n+2\n three\n"
+                .into(),
+        };
+        seed.add_overlay(&overlay, &pristine).unwrap();
+        assert!(
+            !student.seed_build(&seed.dir, &[]).unwrap(),
+            "a mutant's build"
+        );
+        seed.remove_overlay(&overlay, &pristine).unwrap();
+        seed.mark_seed();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(student.src.join("kernel/a.c"))
+            .unwrap();
+        f.set_modified(old).unwrap();
+        assert!(student
+            .seed_build(&seed.dir, &["kernel/a.c".to_string()])
+            .unwrap());
+        assert_eq!(
+            std::fs::read_to_string(student.build.join("a.o")).unwrap(),
+            "obj"
+        );
+        let mtime = std::fs::metadata(student.src.join("kernel/a.c"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(mtime > old + std::time::Duration::from_secs(1000));
+        // Seeded once: a build dir with a config is left alone.
+        assert!(!student.seed_build(&seed.dir, &[]).unwrap());
     }
 
     #[test]
