@@ -41,7 +41,7 @@ fn hostile_submission(dir: &Path, script: &str) -> PathBuf {
     let lines: Vec<&str> = script.lines().collect();
     let mut patch = String::from(
         "diff --git a/init/Makefile b/init/Makefile\n--- a/init/Makefile\n+++ b/init/Makefile\n\
-         @@ -59,3 +59,5 @@ $(obj)/version-timestamp.o: include/generated/utsversion.h\n\
+         @@ -58,4 +58,6 @@ $(obj)/version-timestamp.o: include/generated/utsversion.h\n\
          \x20\t$(call filechk,uts_version)\n\x20\n\
          \x20$(obj)/version-timestamp.o: include/generated/utsversion.h\n\
          \x20CFLAGS_version-timestamp.o := -include include/generated/utsversion.h\n\
