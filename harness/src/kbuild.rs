@@ -175,6 +175,8 @@ fn run_make(
 ) -> Result<(sandbox::Finished, Option<Fault>), BuildError> {
     let left = deadline.saturating_duration_since(Instant::now());
     let step = make_step(target, ws, policy, args, left.max(Duration::from_secs(1)));
+    // The cache may have been filled by root (seeded, or an older kgrade).
+    ws.sandbox.own_tree(&ccache_mount(policy).host)?;
     for m in step.mounts.iter().filter(|m| m.writable) {
         ws.sandbox.own(&m.host)?;
     }

@@ -190,22 +190,34 @@ impl Sandbox {
         }
     }
 
-    /// Makes the writable mounts' directories writable by the step's user.
+    /// Makes a directory (created if needed) writable by the step's user;
+    /// only the directory itself, never what is in it.
     pub fn own(&self, dir: &Path) -> Result<(), SandboxError> {
-        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+        self.own_with(dir, false)
+    }
+
+    /// As [`Sandbox::own`], and hands over a tree filled by root (a seeded or
+    /// older cache) whole, once. Never for a source tree: its files are links
+    /// to the pristine tree.
+    pub fn own_tree(&self, dir: &Path) -> Result<(), SandboxError> {
+        self.own_with(dir, true)
+    }
+
+    fn own_with(&self, dir: &Path, whole: bool) -> Result<(), SandboxError> {
+        let fail = |source| SandboxError::Io {
             path: dir.into(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
         if let Sandbox::Bwrap { as_root: true } = self {
             use std::os::unix::fs::MetadataExt;
             let owner = std::fs::metadata(dir).map(|m| m.uid()).ok();
             if owner != Some(NOBODY) {
-                // A directory filled by root (a seeded cache, an older
-                // kgrade's) is handed over whole, once.
-                chown_tree(dir).map_err(|source| SandboxError::Io {
-                    path: dir.into(),
-                    source,
-                })?;
+                if whole {
+                    chown_tree(dir).map_err(fail)?;
+                } else {
+                    std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).map_err(fail)?;
+                }
             }
         }
         Ok(())
@@ -506,6 +518,30 @@ fn kill(child: &mut Child) {
     kill_group(child);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Hands every directory of a hard-link farm to `nobody`, leaving its files
+/// (links to the pristine tree) root's and read-only to the steps. Refuses a
+/// tree whose files nobody could write.
+pub fn own_dirs_only(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        std::os::unix::fs::lchown(&d, Some(NOBODY), Some(NOBODY))?;
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let meta = e.metadata()?;
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if !meta.is_symlink() && (meta.uid() == NOBODY || meta.mode() & 0o002 != 0) {
+                return Err(std::io::Error::other(format!(
+                    "{} would be writable by the sandbox",
+                    e.path().display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn chown_tree(dir: &Path) -> std::io::Result<()> {

@@ -136,8 +136,13 @@ impl Workspace {
     /// The directories the sandboxed steps write, owned by their user.
     fn own_dirs(&self) -> Result<(), WorkspaceError> {
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        for d in [&self.src, &self.build, &self.tmp, &self.input] {
+        for d in [&self.build, &self.tmp, &self.input] {
             self.sandbox.own(d)?;
+        }
+        // An existing source tree keeps its owners: as root its files are
+        // links to the pristine tree and must stay root's.
+        if !self.src.exists() {
+            self.sandbox.own(&self.src)?;
         }
         Ok(())
     }
@@ -159,8 +164,34 @@ impl Workspace {
         Mount::rw(&self.tmp, "/tmp")
     }
 
+    /// As root, a hard-link farm: the pristine files are root's and the steps
+    /// run as the real `nobody`, who can neither write nor chmod them, and
+    /// patch replaces the files it changes (new inodes in directories handed
+    /// to nobody). Otherwise the step's user would own the pristine files
+    /// through any link, so the copy is a real one (reflinked where the
+    /// filesystem can): measured here, 7 s against 44-93 s for 6.1's 1.5 GB.
     fn copy_pristine(&self, pristine: &Path) -> Result<(), WorkspaceError> {
-        self.copy_tree(pristine, self.src_mount(true))
+        if self.sandbox != (Sandbox::Bwrap { as_root: true }) {
+            return self.copy_tree(pristine, self.src_mount(true));
+        }
+        let _ = std::fs::remove_dir(&self.src);
+        let out = std::process::Command::new("cp")
+            .arg("-al")
+            .arg(pristine)
+            .arg(&self.src)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(io(&self.src))?;
+        if !out.status.success() {
+            return Err(WorkspaceError::Copy(
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ));
+        }
+        sandbox::own_dirs_only(&self.src).map_err(io(&self.src))
     }
 
     /// Says that the build dir now holds a finished build of the applied
@@ -481,6 +512,46 @@ mod tests {
         assert!(mtime > old + std::time::Duration::from_secs(1000));
         // Seeded once: a build dir with a config is left alone.
         assert!(!student.seed_build(&seed.dir, &[]).unwrap());
+    }
+
+    /// As root the tree is a hard-link farm: a step that tries to write
+    /// through a link (chmod, then append) must not reach the pristine file.
+    #[test]
+    fn a_sandboxed_step_cannot_write_through_the_link_farm() {
+        let Ok(sb @ Sandbox::Bwrap { as_root: true }) = Sandbox::probe() else {
+            eprintln!("not root with a sandbox; skipped");
+            return;
+        };
+        let d = tree();
+        std::fs::write(d.path().join("pristine/kernel/b.c"), "b\n").unwrap();
+        let ws = Workspace::prepare(
+            &d.path().join("ws"),
+            &d.path().join("pristine"),
+            &sub(GOOD),
+            &sb,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws.src.join("kernel/a.c")).unwrap(),
+            "one\nTWO\nthree\n"
+        );
+        let step = Step {
+            program: "sh",
+            args: vec![
+                "-c".into(),
+                "chmod u+w kernel/b.c; echo EVIL >> kernel/b.c; rm -f kernel/b.c; echo new > kernel/b.c"
+                    .into(),
+            ],
+            cwd: SRC.into(),
+            mounts: vec![ws.src_mount(true)],
+            env: base_env(),
+            limits: Limits::short(Duration::from_secs(20)),
+        };
+        sb.run(&step).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("pristine/kernel/b.c")).unwrap(),
+            "b\n"
+        );
     }
 
     #[test]
