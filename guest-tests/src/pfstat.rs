@@ -8,8 +8,8 @@
 //! a process writing K distinct pages it shares with a live process after
 //! fork takes exactly K CoW faults there.
 
-use crate::runner::{check, Assignment, CaseFn, Ctx, Sleeper};
-use crate::sys::{self, PfStat, Syscalls, PF_STAT_MAX};
+use crate::runner::{check, measure_overrun, overrun_message, Assignment, CaseFn, Ctx, Sleeper};
+use crate::sys::{self, Fenced, PfStat, Syscalls, PF_STAT_MAX};
 use kgrade_protocol::Plan;
 use libc::{c_int, c_long, pid_t};
 
@@ -156,13 +156,12 @@ impl<'a> Pf<'a> {
 
     /// A pf_get_info that must succeed; the struct it filled.
     fn get_info(&self, name: &Name, what: &'static str) -> Result<Box<PfStat>, String> {
-        let mut stat = Box::new(PfStat::poisoned());
-        let r = self.get_info_at(
-            name.bytes.as_ptr() as usize,
-            name.len,
-            &mut *stat as *mut PfStat as usize,
-        );
+        // An overrun lands in the fence: get_info.writes_only_its_struct
+        // reports it, this case checks its own figures.
+        let mut fenced = Box::new(Fenced::new(PfStat::poisoned()));
+        let r = self.get_info_at(name.bytes.as_ptr() as usize, name.len, fenced.addr());
         check(what, r, 0)?;
+        let stat = Box::new(fenced.value);
         check_shape(what, &stat)?;
         Ok(stat)
     }
@@ -681,13 +680,9 @@ fn get_info_untracked_name_is_einval(ctx: &Ctx) -> Result<(), String> {
     let me = rename_self()?;
     pf.track(&me)?;
     let other = Name::unique("kgx", sys::getpid());
-    let mut s = PfStat::poisoned();
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
     pf.expect_error("pf_get_info(a name that is not tracked)", EINVAL, || {
-        pf.get_info_at(
-            other.bytes.as_ptr() as usize,
-            other.len,
-            &mut s as *mut PfStat as usize,
-        )
+        pf.get_info_at(other.bytes.as_ptr() as usize, other.len, s.addr())
     })
 }
 
@@ -697,21 +692,17 @@ fn get_info_zero_length_is_einval(ctx: &Ctx) -> Result<(), String> {
     if pf.sys.has("pf_set_param") {
         pf.track(&me)?;
     }
-    let mut s = PfStat::poisoned();
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
     pf.expect_error("pf_get_info(name, 0, stat)", EINVAL, || {
-        pf.get_info_at(
-            me.bytes.as_ptr() as usize,
-            0,
-            &mut s as *mut PfStat as usize,
-        )
+        pf.get_info_at(me.bytes.as_ptr() as usize, 0, s.addr())
     })
 }
 
 fn get_info_oversized_length_is_einval(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     let long = [b'k'; 4096];
-    let mut s = PfStat::poisoned();
-    let stat = &mut s as *mut PfStat as usize;
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    let stat = s.addr();
     let over = pf.p.max_name_len + 1;
     pf.expect_error("pf_get_info(name, max + 1, stat)", EINVAL, || {
         pf.get_info_at(long.as_ptr() as usize, over, stat)
@@ -724,14 +715,39 @@ fn get_info_oversized_length_is_einval(ctx: &Ctx) -> Result<(), String> {
 fn get_info_bad_name_pointer_is_efault(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     let b = Buffer::map(1)?;
-    let mut s = PfStat::poisoned();
-    let stat = &mut s as *mut PfStat as usize;
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    let stat = s.addr();
     pf.expect_error("pf_get_info(NULL, 6, stat)", EFAULT, || {
         pf.get_info_at(0, 6, stat)
     })?;
     pf.expect_error("pf_get_info(unmapped page, 6, stat)", EFAULT, || {
         pf.get_info_at(b.guard(), 6, stat)
     })
+}
+
+/// pf_get_info into a struct with a fence and a guard page after it: it
+/// must write its struct and not one byte more.
+fn get_info_writes_only_its_struct(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let me = rename_self()?;
+    pf.track(&me)?;
+    let size = std::mem::size_of::<PfStat>();
+    let slot = sys::GuardedSlot::new(size, std::mem::align_of::<PfStat>())
+        .map_err(|e| format!("mmap(a guarded buffer) failed: errno {e}"))?;
+    let (r, over) = measure_overrun(&slot, &PfStat::poisoned(), |addr| {
+        pf.get_info_at(me.bytes.as_ptr() as usize, me.len, addr)
+    });
+    if over > 0 {
+        return Err(overrun_message(
+            "pf_get_info(own name)",
+            "struct pf_stat",
+            size,
+            over,
+            slot.fence_len(),
+        ));
+    }
+    check("pf_get_info(own name) into a guarded struct", r, 0)?;
+    Ok(())
 }
 
 fn get_info_bad_stat_pointer_is_efault(ctx: &Ctx) -> Result<(), String> {
@@ -775,13 +791,9 @@ fn cleanup_forgets_the_name(ctx: &Ctx) -> Result<(), String> {
     pf.track(&me)?;
     pf.get_info(&me, "pf_get_info(own name) before pf_cleanup")?;
     check("pf_cleanup()", pf.cleanup(), 0)?;
-    let mut s = PfStat::poisoned();
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
     pf.expect_error("pf_get_info(own name) after pf_cleanup", EINVAL, || {
-        pf.get_info_at(
-            me.bytes.as_ptr() as usize,
-            me.len,
-            &mut s as *mut PfStat as usize,
-        )
+        pf.get_info_at(me.bytes.as_ptr() as usize, me.len, s.addr())
     })
 }
 
@@ -1071,13 +1083,6 @@ fn vmas_match_proc_maps(ctx: &Ctx) -> Result<(), String> {
     child.release()
 }
 
-/// `struct pf_stat` followed by bytes the kernel must not write.
-#[repr(C)]
-struct Fenced {
-    stat: PfStat,
-    fence: [u8; 4096],
-}
-
 fn vmas_more_than_128(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     // 100 read-write pages, each between PROT_NONE pages: 201 VMAs.
@@ -1106,22 +1111,21 @@ fn vmas_more_than_128(ctx: &Ctx) -> Result<(), String> {
     })?;
     pf.track(&child.name)?;
     child.run(0)?;
-    let mut fenced = Box::new(Fenced {
-        stat: PfStat::poisoned(),
-        fence: [0x5a; 4096],
-    });
+    let mut fenced = Box::new(Fenced::new(PfStat::poisoned()));
     let r = pf.get_info_at(
         child.name.bytes.as_ptr() as usize,
         child.name.len,
-        &mut fenced.stat as *mut PfStat as usize,
+        fenced.addr(),
     );
     check("pf_get_info(child with over 200 VMAs)", r, 0)?;
-    if let Some(i) = fenced.fence.iter().position(|&b| b != 0x5a) {
+    let over = fenced.overrun();
+    if over > 0 {
         return Err(format!(
-            "pf_get_info wrote {i} bytes past the end of struct pf_stat"
+            "pf_get_info wrote {over} bytes past the end of struct pf_stat ({} bytes) for a process with over 128 VMAs",
+            std::mem::size_of::<PfStat>()
         ));
     }
-    let s = &fenced.stat;
+    let s = &fenced.value;
     let maps = child.maps()?;
     let index_of = |addr: usize| {
         maps.iter()
@@ -1189,6 +1193,10 @@ pub const CASES: &[(&str, CaseFn)] = &[
     (
         "get_info.bad_stat_pointer_is_efault",
         get_info_bad_stat_pointer_is_efault,
+    ),
+    (
+        "get_info.writes_only_its_struct",
+        get_info_writes_only_its_struct,
     ),
     ("cleanup.returns_zero", cleanup_returns_zero),
     ("cleanup.forgets_the_name", cleanup_forgets_the_name),

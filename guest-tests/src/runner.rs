@@ -323,6 +323,39 @@ impl From<Step> for String {
     }
 }
 
+/// Calls `call` twice with the address of a `value` in a guarded slot, the
+/// fence poisoned with two different bytes (a written byte can equal one of
+/// them, not both); returns the first call's result and the bytes written
+/// past the struct.
+pub fn measure_overrun<T: Copy>(
+    slot: &sys::GuardedSlot,
+    value: &T,
+    call: impl Fn(usize) -> i64,
+) -> (i64, usize) {
+    let mut first = None;
+    let mut over = 0;
+    for poison in [sys::FENCE_POISON, sys::FENCE_ALT] {
+        let r = call(slot.fill(value, poison));
+        first.get_or_insert(r);
+        over = over.max(slot.overrun(poison));
+    }
+    (first.unwrap_or(0), over)
+}
+
+/// Why an overrun of `over` bytes past a `size`-byte `what` is wrong.
+pub fn overrun_message(call: &str, what: &str, size: usize, over: usize, fence: usize) -> String {
+    let amount = if over >= fence {
+        format!("at least {over} bytes (up to the guard page)")
+    } else {
+        format!("{over} bytes")
+    };
+    format!(
+        "{call} wrote {amount} past the end of {what} ({size} bytes): it must copy \
+         exactly sizeof({what}) to user space; a larger kernel struct copied over it \
+         overwrites whatever the caller keeps after it"
+    )
+}
+
 /// A failed step as it crosses a pipe: fixed size, no allocation.
 const STEP_BYTES: usize = 128;
 const STEP_TEXT: usize = STEP_BYTES - 17;
@@ -672,6 +705,30 @@ mod tests {
         assert_eq!(
             decode_report(&b).1.unwrap(),
             "fetch(self): pid field: expected 7, got 8"
+        );
+    }
+
+    #[test]
+    fn overruns_are_measured_and_explained() {
+        let slot = sys::GuardedSlot::new(24, 8).unwrap();
+        let (r, over) = measure_overrun(&slot, &[0u8; 24], |addr| {
+            // SAFETY: 40 bytes from the struct stay inside the slot's fence.
+            unsafe { std::ptr::write_bytes(addr as *mut u8, 0xa5, 40) };
+            0
+        });
+        // 0xa5 is one of the poisons: only the second round sees it.
+        assert_eq!((r, over), (0, 16));
+        let (_, none) = measure_overrun(&slot, &[0u8; 24], |_| -22);
+        assert_eq!(none, 0);
+        let m = overrun_message("fetch", "struct per_proc_resource", 24, 16, 1024);
+        assert!(
+            m.starts_with(
+                "fetch wrote 16 bytes past the end of struct per_proc_resource (24 bytes)"
+            ),
+            "{m}"
+        );
+        assert!(
+            overrun_message("f", "s", 1, 9, 9).contains("at least 9 bytes (up to the guard page)")
         );
     }
 

@@ -7,10 +7,10 @@
 //! once it has measured.
 
 use crate::runner::{
-    check, check_ok, errno_step, in_child, in_child_with_pid, reaped_pid, show, Assignment, CaseFn,
-    Ctx, Sleeper, Step,
+    check, check_ok, errno_step, in_child, in_child_with_pid, measure_overrun, overrun_message,
+    reaped_pid, show, Assignment, CaseFn, Ctx, Sleeper, Step,
 };
-use crate::sys::{self, PerProcResource, Syscalls};
+use crate::sys::{self, Fenced, PerProcResource, Syscalls};
 use kgrade_protocol::Plan;
 use libc::{c_int, c_long, pid_t};
 use std::ffi::{CStr, CString};
@@ -148,14 +148,17 @@ impl<'a> Tracker<'a> {
 
     /// fetch's return code alone (into a valid struct).
     fn fetch_ret(&self, pid: pid_t) -> i64 {
-        let mut s = PerProcResource::poisoned();
-        self.fetch_at(&mut s as *mut PerProcResource as usize, pid)
+        let mut s = Fenced::new(PerProcResource::poisoned());
+        self.fetch_at(s.addr(), pid)
     }
 
     /// A fetch that must succeed and fill in the pid asked for.
+    /// An overrun of the struct lands in the fence: this case still checks
+    /// its own figures, and fetch.writes_only_its_struct reports the overrun.
     fn fetch(&self, pid: pid_t, what: &'static str) -> Result<Usage, Step> {
-        let mut s = PerProcResource::poisoned();
-        let r = self.fetch_at(&mut s as *mut PerProcResource as usize, pid);
+        let mut f = Fenced::new(PerProcResource::poisoned());
+        let r = self.fetch_at(f.addr(), pid);
+        let s = f.value;
         check(what, r, 0)?;
         check_pid_field(what, &s, pid)?;
         Ok(Usage {
@@ -318,7 +321,7 @@ fn register_missing_process_is_esrch(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
-fn register_duplicate_is_eexist(ctx: &Ctx) -> Result<(), String> {
+fn register_duplicate_is_ealready(ctx: &Ctx) -> Result<(), String> {
     let t = Tracker::new(ctx)?;
     let me = sys::getpid();
     check("register(self)", t.register(me), 0)?;
@@ -391,6 +394,33 @@ fn fetch_bad_pointer_is_einval(ctx: &Ctx) -> Result<(), String> {
         EINVAL,
     )?;
     t.fetch(me, "fetch(self) into a good struct afterwards")?;
+    Ok(())
+}
+
+/// fetch into a struct with a fence and a guard page after it: it must
+/// write its struct and not one byte more.
+fn fetch_writes_only_its_struct(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let size = std::mem::size_of::<PerProcResource>();
+    // Mapped before register, so it is not heap of the monitored process.
+    let slot = sys::GuardedSlot::new(size, std::mem::align_of::<PerProcResource>())
+        .map_err(|e| errno_step("mmap(a guarded buffer)", e))?;
+    check("register(self)", t.register(me), 0)?;
+    let (r, over) = measure_overrun(&slot, &PerProcResource::poisoned(), |addr| {
+        t.fetch_at(addr, me)
+    });
+    if over > 0 {
+        return Err(overrun_message(
+            "fetch(stats, self)",
+            "struct per_proc_resource",
+            size,
+            over,
+            slot.fence_len(),
+        ));
+    }
+    check("fetch(self) into a guarded struct", r, 0)?;
+    check_pid_field("fetch(self) into a guarded struct", &slot.read(), me)?;
     Ok(())
 }
 
@@ -483,7 +513,7 @@ fn cap_unmonitored_is_einval(ctx: &Ctx) -> Result<(), String> {
     child.finish()
 }
 
-fn cap_second_cap_is_eexist(ctx: &Ctx) -> Result<(), String> {
+fn cap_second_cap_is_ealready(ctx: &Ctx) -> Result<(), String> {
     let t = Tracker::new(ctx)?;
     let me = sys::getpid();
     check("register(self)", t.register(me), 0)?;
@@ -966,8 +996,9 @@ fn churn(t: &Tracker, start: &AtomicU8, exact: bool) -> Result<(), String> {
     }
     for i in 0..ITERATIONS {
         let r = t.register(tid);
-        let mut s = PerProcResource::poisoned();
-        let f = t.fetch_at(&mut s as *mut PerProcResource as usize, tid);
+        let mut fenced = Fenced::new(PerProcResource::poisoned());
+        let f = t.fetch_at(fenced.addr(), tid);
+        let s = fenced.value;
         let d = t.deregister(tid);
         let judged = if exact {
             check("register(own tid)", r, 0)
@@ -1164,10 +1195,14 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "register.missing_process_is_esrch",
         register_missing_process_is_esrch,
     ),
-    ("register.duplicate_is_eexist", register_duplicate_is_eexist),
+    (
+        "register.duplicate_is_ealready",
+        register_duplicate_is_ealready,
+    ),
     ("fetch.fresh_entry_is_zero", fetch_fresh_entry_is_zero),
     ("fetch.unmonitored_is_einval", fetch_unmonitored_is_einval),
     ("fetch.bad_pointer_is_einval", fetch_bad_pointer_is_einval),
+    ("fetch.writes_only_its_struct", fetch_writes_only_its_struct),
     ("deregister.stops_monitoring", deregister_stops_monitoring),
     (
         "deregister.pid_below_one_is_einval",
@@ -1187,8 +1222,8 @@ pub const CASES: &[(&str, CaseFn)] = &[
         cap_unmonitored_is_einval,
     ),
     (
-        "resource_cap.second_cap_is_eexist",
-        cap_second_cap_is_eexist,
+        "resource_cap.second_cap_is_ealready",
+        cap_second_cap_is_ealready,
     ),
     (
         "resource_reset.missing_process_is_esrch",

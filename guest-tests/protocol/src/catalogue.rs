@@ -58,11 +58,12 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "register", "other_process", REG),
     case(T, "register", "pid_below_one_is_einval", REG),
     case(T, "register", "missing_process_is_esrch", REG),
-    case(T, "register", "duplicate_is_eexist", REG),
+    case(T, "register", "duplicate_is_ealready", REG),
     // fetch
     case(T, "fetch", "fresh_entry_is_zero", REG_FETCH),
     case(T, "fetch", "unmonitored_is_einval", REG_FETCH),
     case(T, "fetch", "bad_pointer_is_einval", REG_FETCH),
+    case(T, "fetch", "writes_only_its_struct", REG_FETCH),
     // deregister
     case(T, "deregister", "stops_monitoring", REG_FETCH_DEREG),
     case(T, "deregister", "pid_below_one_is_einval", REG_DEREG),
@@ -71,7 +72,7 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "resource_cap", "sets_quotas", REG_CAP),
     case(T, "resource_cap", "missing_process_is_esrch", REG_CAP),
     case(T, "resource_cap", "unmonitored_is_einval", REG_CAP),
-    case(T, "resource_cap", "second_cap_is_eexist", REG_CAP),
+    case(T, "resource_cap", "second_cap_is_ealready", REG_CAP),
     // resource_reset
     case(T, "resource_reset", "missing_process_is_esrch", RESET),
     case(T, "resource_reset", "unmonitored_is_einval", RESET),
@@ -120,6 +121,7 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "get_info", "oversized_length_is_einval", GET),
     case(P, "get_info", "bad_name_pointer_is_efault", GET),
     case(P, "get_info", "bad_stat_pointer_is_efault", SET_GET),
+    case(P, "get_info", "writes_only_its_struct", SET_GET),
     // pf_cleanup
     case(P, "cleanup", "returns_zero", SET_CLEAN),
     case(P, "cleanup", "forgets_the_name", PF_ALL),
