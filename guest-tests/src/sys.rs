@@ -408,6 +408,31 @@ pub fn wait(pid: pid_t) -> Result<ChildEnd, i32> {
     }
 }
 
+/// Waits until child `pid` has exited, leaving it a zombie (waitid with
+/// WNOWAIT): it is still in the process table, and exiting.
+pub fn wait_until_zombie(pid: pid_t) -> Result<(), i32> {
+    loop {
+        // SAFETY: zeroed siginfo is a valid out buffer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a valid out pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
 /// kill(2); negative pid: a process group.
 pub fn kill(pid: pid_t, sig: c_int) -> i64 {
     // SAFETY: plain syscall.

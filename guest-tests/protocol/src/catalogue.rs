@@ -40,6 +40,7 @@ const REG_FETCH_DEREG: &[&str] = &["register", "fetch", "deregister"];
 const REG_DEREG: &[&str] = &["register", "deregister"];
 const REG_CAP: &[&str] = &["register", "resource_cap"];
 const REG_CAP_RESET: &[&str] = &["register", "resource_cap", "resource_reset"];
+const REG_CAP_DEREG: &[&str] = &["register", "resource_cap", "deregister"];
 const RESET: &[&str] = &["register", "resource_reset"];
 const T: &str = "tracker";
 const SET: &[&str] = &["pf_set_param"];
@@ -59,6 +60,8 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "register", "pid_below_one_is_einval", REG),
     case(T, "register", "missing_process_is_esrch", REG),
     case(T, "register", "duplicate_is_ealready", REG),
+    case(T, "register", "zombie_is_esrch", REG),
+    case(T, "register", "forked_child_is_not_monitored", REG_FETCH),
     // fetch
     case(T, "fetch", "fresh_entry_is_zero", REG_FETCH),
     case(T, "fetch", "unmonitored_is_einval", REG_FETCH),
@@ -68,6 +71,7 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "deregister", "stops_monitoring", REG_FETCH_DEREG),
     case(T, "deregister", "pid_below_one_is_einval", REG_DEREG),
     case(T, "deregister", "unmonitored_is_esrch", REG_DEREG),
+    case(T, "deregister", "clears_the_quotas", REG_CAP_DEREG),
     // resource_cap
     case(T, "resource_cap", "sets_quotas", REG_CAP),
     case(T, "resource_cap", "missing_process_is_esrch", REG_CAP),
@@ -78,6 +82,7 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "resource_reset", "unmonitored_is_einval", RESET),
     case(T, "resource_reset", "allows_a_new_cap", REG_CAP_RESET),
     case(T, "resource_reset", "lifts_the_heap_cap", REG_CAP_RESET),
+    case(T, "resource_reset", "lifts_the_file_cap", REG_CAP_RESET),
     // heap accounting
     case(T, "heap", "brk_growth_counted", REG_FETCH),
     case(T, "heap", "brk_shrink", REG_FETCH),
@@ -85,18 +90,29 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "heap", "file_mmap_not_counted", REG_FETCH),
     case(T, "heap", "shared_anon_mmap_not_counted", REG_FETCH),
     case(T, "heap", "usage_before_register_not_counted", REG_FETCH),
+    case(T, "heap", "mmap_length_rounded_to_pages", REG_FETCH),
     // file accounting
     case(T, "files", "open_counted", REG_FETCH),
     case(T, "files", "openat_counted", REG_FETCH),
     case(T, "files", "openat2_counted", REG_FETCH),
     case(T, "files", "failed_open_not_counted", REG_FETCH),
     case(T, "files", "close", REG_FETCH),
+    case(T, "files", "close_of_fd_from_before_register", REG_FETCH),
     // quotas
     case(T, "quota", "heap_over_quota_killed", REG_CAP),
     case(T, "quota", "heap_at_quota_survives", REG_CAP),
     case(T, "quota", "files_over_quota_killed", REG_CAP),
     case(T, "quota", "files_at_quota_survives", REG_CAP),
     case(T, "quota", "cap_below_usage", REG_CAP),
+    case(T, "quota", "heap_over_quota_via_mmap_killed", REG_CAP),
+    case(
+        T,
+        "quota",
+        "files_over_quota_via_openat_and_openat2_killed",
+        REG_CAP,
+    ),
+    case(T, "quota", "cap_below_usage_kills_the_target", REG_CAP),
+    case(T, "quota", "cap_on_another_process_enforced", REG_CAP),
     // process exit
     case(T, "exit", "entry_removed_at_exit", REG_FETCH),
     case(T, "exit", "reused_pid_starts_fresh", REG_FETCH),
@@ -109,6 +125,7 @@ pub const CATALOGUE: &[Case] = &[
         REG_FETCH_DEREG,
     ),
     case(T, "threads", "per_task_accounting", REG_FETCH),
+    case(T, "threads", "exit_removes_only_its_own_entry", REG_FETCH),
     // pfstat: pf_set_param
     case(P, "set_param", "tracks_a_process", SET_GET),
     case(P, "set_param", "zero_length_is_einval", SET),
