@@ -131,6 +131,8 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "set_param", "zero_length_is_einval", SET),
     case(P, "set_param", "oversized_length_is_einval", SET),
     case(P, "set_param", "bad_pointer_is_efault", SET),
+    case(P, "set_param", "again_resets_the_counts", SET_GET),
+    case(P, "set_param", "prefix_is_not_a_match", SET_GET),
     // pf_get_info
     case(P, "get_info", "fills_the_struct", SET_GET),
     case(P, "get_info", "untracked_name_is_einval", SET_GET),
@@ -139,6 +141,8 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "get_info", "bad_name_pointer_is_efault", GET),
     case(P, "get_info", "bad_stat_pointer_is_efault", SET_GET),
     case(P, "get_info", "writes_only_its_struct", SET_GET),
+    case(P, "get_info", "same_name_counts_per_process", SET_GET),
+    case(P, "get_info", "exited_process_is_an_error", SET_GET),
     // pf_cleanup
     case(P, "cleanup", "returns_zero", SET_CLEAN),
     case(P, "cleanup", "forgets_the_name", PF_ALL),
@@ -153,6 +157,8 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "cow", "each_vma_counts_its_own", SET_GET),
     case(P, "cow", "writes_before_set_param_not_counted", SET_GET),
     case(P, "cow", "total_is_the_sum", SET_GET),
+    case(P, "cow", "tracked_process_forks", SET_GET),
+    case(P, "cow", "untracked_writes_not_counted", SET_GET),
     // the VMA list
     case(P, "vmas", "match_proc_maps", SET_GET),
     case(P, "vmas", "more_than_128", SET_GET),
