@@ -742,6 +742,39 @@ pub fn mmap_at(addr: usize, len: usize) -> Result<usize, i32> {
     Ok(addr)
 }
 
+/// A private anonymous mapping of `prot` at exactly `addr`, never over an
+/// existing one (see [`mmap_at`]).
+pub fn mmap_at_prot(addr: usize, len: usize, prot: c_int) -> Result<usize, i32> {
+    // SAFETY: NOREPLACE: the kernel fails rather than replace a mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    if p as usize != addr {
+        munmap(p as usize, len);
+        return Err(libc::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Reads one byte at `addr`, so that its page is present (the zero page
+/// for an anonymous mapping never written).
+///
+/// Callers pass addresses inside readable mappings they made themselves.
+pub fn peek(addr: usize) -> u8 {
+    // SAFETY: see above; volatile so the read is not optimised away.
+    unsafe { std::ptr::read_volatile(addr as *const u8) }
+}
+
 /// Writes one byte at `addr`, so that its page is present.
 ///
 /// Callers pass addresses inside writable mappings they made themselves.

@@ -166,6 +166,8 @@ pub const CATALOGUE: &[Case] = &[
     case(M, "heap", "touched_pages_counted", MEMUSE),
     case(M, "heap", "untouched_growth_at_most_one_page", MEMUSE),
     case(M, "heap", "shrink_releases_pages", MEMUSE),
+    case(M, "heap", "split_heap_counted_in_full", MEMUSE),
+    case(M, "heap", "mapping_at_the_break_is_not_heap", MEMUSE),
     case(M, "heap", "mmap_is_not_heap", MEMUSE),
     case(M, "heap", "no_heap_is_zero", MEMUSE),
     case(M, "stack", "recursion_grows", MEMUSE),
@@ -176,6 +178,9 @@ pub const CATALOGUE: &[Case] = &[
     case(M, "errors", "invalid_kind", MEMUSE),
     case(M, "errors", "missing_pid", MEMUSE),
     case(M, "errors", "negative_pid", MEMUSE),
+    case(M, "errors", "zombie_is_an_error", MEMUSE),
+    case(M, "errors", "kernel_thread_is_an_error", MEMUSE),
+    case(M, "errors", "pid_zero_is_an_error", MEMUSE),
 ];
 
 /// The cases of one assignment, in run order.
