@@ -80,8 +80,77 @@ enum Ended {
     Lost(i32),
 }
 
-/// Runs one case in a forked child (its own process group) with a time limit.
+/// Runs one case in a forked child (its own process group) with a time
+/// limit; a kernel splat (BUG, WARNING, lockdep) printed while it ran fails
+/// it, with the splat's first lines.
 pub fn run_case(ctx: &Ctx, case: CaseFn, timeout_ms: u64) -> Outcome {
+    // Not being able to watch the log only loses the splat check.
+    let kmsg = sys::kmsg_open_at_end().ok();
+    let outcome = run_case_unwatched(ctx, case, timeout_ms);
+    let Some(fd) = kmsg else {
+        return outcome;
+    };
+    let splat = splat_lines(&kmsg_messages(fd));
+    sys::close(fd);
+    match (outcome, splat) {
+        (outcome, None) => outcome,
+        (Outcome::Pass, Some(lines)) => Outcome::Fail(format!(
+            "the kernel reported a bug while this case ran:\n{lines}"
+        )),
+        (Outcome::Fail(m), Some(lines)) => Outcome::Fail(format!(
+            "{m}\nthe kernel reported a bug while this case ran:\n{lines}"
+        )),
+    }
+}
+
+/// The messages of the kernel log records readable from `fd`.
+fn kmsg_messages(fd: c_int) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = sys::read(fd, &mut buf);
+        if n == -i64::from(libc::EPIPE) {
+            // Records were overwritten while we read: go on with the next.
+            continue;
+        }
+        if n <= 0 {
+            return out;
+        }
+        let text = String::from_utf8_lossy(&buf[..n as usize]);
+        if let Some((_, body)) = text.split_once(';') {
+            out.push(body.lines().next().unwrap_or("").to_string());
+        }
+    }
+}
+
+/// Lines that start a kernel splat: a bug the kernel found in the code the
+/// case ran, even when the case's own checks passed.
+const SPLATS: &[&str] = &[
+    "BUG: ",
+    "WARNING: ",
+    "possible recursive locking detected",
+    "inconsistent lock state",
+    "possible circular locking dependency",
+];
+/// How many records of a splat the message carries (the call trace's top).
+const SPLAT_LINES: usize = 16;
+
+/// The first splat among `messages`, its first lines joined, if any.
+fn splat_lines(messages: &[String]) -> Option<String> {
+    let start = messages
+        .iter()
+        .position(|m| SPLATS.iter().any(|s| m.contains(s)))?;
+    Some(
+        messages[start..]
+            .iter()
+            .take(SPLAT_LINES)
+            .map(|m| m.trim_end())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn run_case_unwatched(ctx: &Ctx, case: CaseFn, timeout_ms: u64) -> Outcome {
     let (rd, wr) = match sys::pipe() {
         Ok(p) => p,
         Err(e) => return Outcome::Fail(format!("runner: pipe failed: errno {e}")),
@@ -659,6 +728,25 @@ mod tests {
             c(Ended::Timeout { reaped: true }, "partial"),
             Outcome::Fail("TIMEOUT after 5000 ms".into())
         );
+    }
+
+    #[test]
+    fn splats_are_found_and_cut() {
+        let log: Vec<String> = [
+            "tracker: registered",
+            "BUG: sleeping function called from invalid context at mm/slab.h:723",
+            "in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 41, name: init",
+            "Call Trace:",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = splat_lines(&log).unwrap();
+        assert!(s.starts_with("BUG: sleeping function called"), "{s}");
+        assert_eq!(s.lines().count(), 3);
+        assert_eq!(splat_lines(&log[..1]), None);
+        let long: Vec<String> = (0..40).map(|i| format!("WARNING: {i}")).collect();
+        assert_eq!(splat_lines(&long).unwrap().lines().count(), SPLAT_LINES);
     }
 
     #[test]
