@@ -192,7 +192,7 @@ mod tests {
         let all = select(&plan("[]"));
         let names: Vec<&str> = all.iter().map(|(s, _)| *s).collect();
         assert_eq!(&names[..3], ["register", "fetch", "deregister"]);
-        assert_eq!(all[0].1.len(), 5);
+        assert_eq!(all[0].1.len(), 7);
         let total: usize = all.iter().map(|(_, c)| c.len()).sum();
         assert_eq!(total, cases_for("tracker").count());
     }

@@ -33,22 +33,36 @@ const HEAP: c_int = 3;
 // ---------------------------------------------------------------- parameters
 
 /// The spec parameters of configs/assignments/memuse.toml.
+/// What kind 2 ("kernel") means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelKind {
+    /// Mappings at or above the stack's start (the report's heuristic).
+    AboveStack,
+    /// The task's kernel stack (the handout's words): a fixed size.
+    KernelStack,
+    Either,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
-    /// What memuse returns for a bad pid or kind (the contract: -1).
     pub error_value: i64,
+    pub kernel_kind: KernelKind,
 }
 
 impl Params {
+    /// Decodes the plan's parameters by the rules of kgrade_protocol::params
+    /// (the host checks the config with the same: error_value is negative
+    /// on both sides).
     pub fn from_plan(plan: &Plan) -> Result<Params, String> {
-        let error_value = match plan.params.get("error_value") {
-            None => -1,
-            // Negative: 0 and up are figures a valid call can return.
-            Some(v) => v.as_i64().filter(|n| *n < 0).ok_or_else(|| {
-                format!("spec parameter error_value: expected a negative integer, got {v}")
-            })?,
-        };
-        Ok(Params { error_value })
+        let get = |name: &str| kgrade_protocol::params::get("memuse", name, &plan.params);
+        Ok(Params {
+            error_value: get("error_value")?.as_int(),
+            kernel_kind: match get("kernel_kind")?.as_text() {
+                "above_stack" => KernelKind::AboveStack,
+                "kernel_stack" => KernelKind::KernelStack,
+                _ => KernelKind::Either,
+            },
+        })
     }
 }
 
@@ -219,12 +233,35 @@ fn touch(start: usize, page: usize, count: usize, stride: usize) {
     }
 }
 
+/// Moves the break by `bytes` with brk(2) itself; returns the old break.
+/// (After [`fresh_heap`] glibc's idea of the break is stale: no sbrk.)
 fn brk_by(what: &'static str, bytes: isize) -> Result<usize, Step> {
-    sys::sbrk(bytes).map_err(|e| errno_step(what, e))
+    let cur = sys::brk(0);
+    let want = cur.wrapping_add_signed(bytes);
+    let got = sys::brk(want);
+    if got == want {
+        Ok(cur)
+    } else {
+        Err(Step {
+            what,
+            detail: "the new break",
+            expected: want as i64,
+            got: got as i64,
+        })
+    }
 }
 
-fn align_brk() -> Result<(), Step> {
-    sys::align_brk().map_err(|e| errno_step("moving the break to a page boundary", e))
+/// Gives the calling process a heap of the case's making: start_brk = brk
+/// = a page above the old break (prctl PR_SET_MM). The break grows from
+/// there into a heap VMA that starts exactly at start_brk, whatever the
+/// kernel's brk randomisation chose: with an offset of 0 the heap would
+/// have merged into the .bss mapping, which starts below start_brk and so
+/// is no heap by the assignment's rule.
+fn fresh_heap() -> Result<(), Step> {
+    let page = sys::page_size();
+    let start = (sys::brk(0).div_ceil(page) + 1) * page;
+    sys::set_heap_bounds(start, start)
+        .map_err(|e| errno_step("prctl(PR_SET_MM): a fresh heap a page above the break", e))
 }
 
 /// One line of /proc/PID/maps.
@@ -311,7 +348,7 @@ fn heap_touched_pages_counted(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let before = m.figure("memuse(self, heap) before growing the heap", me, HEAP)?;
     let base = brk_by("sbrk(+8 pages)", (8 * page) as isize)?;
     touch(base, page, 4, 2);
@@ -340,7 +377,7 @@ fn heap_untouched_growth_at_most_one_page(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let before = m.figure("memuse(self, heap) before growing the heap", me, HEAP)?;
     brk_by("sbrk(+16 pages)", (16 * page) as isize)?;
     let after = m.figure("memuse(self, heap) after sbrk(+16 pages)", me, HEAP)?;
@@ -358,7 +395,7 @@ fn heap_shrink_releases_pages(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let base = brk_by("sbrk(+8 pages)", (8 * page) as isize)?;
     touch(base, page, 8, 1);
     let grown = m.figure("memuse(self, heap) with 8 new pages written", me, HEAP)?;
@@ -369,6 +406,57 @@ fn heap_shrink_releases_pages(ctx: &Ctx) -> Result<(), String> {
         shrunk,
         grown,
         8,
+    )
+}
+
+fn heap_split_heap_counted_in_full(ctx: &Ctx) -> Result<(), String> {
+    let m = Memuse::new(ctx)?;
+    let me = sys::getpid();
+    let page = m.page;
+    warm_stack();
+    fresh_heap()?;
+    let before = m.figure("memuse(self, heap) before growing the heap", me, HEAP)?;
+    let base = brk_by("brk(+8 pages)", (8 * page) as isize)?;
+    touch(base, page, 8, 1);
+    // A read-only page in the middle: the heap is now three VMAs.
+    let r = sys::mprotect(base + 3 * page, page, libc::PROT_READ);
+    check("mprotect(the 4th new heap page, PROT_READ)", r, 0)?;
+    let after = m.figure("memuse(self, heap) of a heap split in three VMAs", me, HEAP)?;
+    m.expect_growth(
+        "heap after 8 new pages were written and mprotect split it into three VMAs",
+        before,
+        after,
+        8,
+    )
+}
+
+fn heap_mapping_at_the_break_is_not_heap(ctx: &Ctx) -> Result<(), String> {
+    let m = Memuse::new(ctx)?;
+    let me = sys::getpid();
+    let page = m.page;
+    warm_stack();
+    fresh_heap()?;
+    let base = brk_by("brk(+4 pages)", (4 * page) as isize)?;
+    touch(base, page, 4, 1);
+    let brk = base + 4 * page;
+    let before = m.all(me, "memuse(self, ...) before mapping at the break")?;
+    // Read-only, so that it cannot merge with the heap VMA below it: a VMA
+    // that starts at brk itself, outside [start_brk, brk).
+    let addr = sys::mmap_at_prot(brk, 4 * page, libc::PROT_READ)
+        .map_err(|e| errno_step("mmap(4 pages at the break, MAP_FIXED_NOREPLACE)", e))?;
+    let mut sum = 0u32;
+    for i in 0..4 {
+        sum += u32::from(sys::peek(addr + i * page));
+    }
+    let after = m.all(
+        me,
+        "memuse(self, ...) after reading 4 pages mapped at the break",
+    )?;
+    check("the bytes read (zero pages)", i64::from(sum), 0)?;
+    m.expect_unchanged(
+        &format!("heap after reading 4 pages mapped at the break {brk:#x} (the heap is [start_brk, brk))"),
+        before.heap,
+        after.heap,
     )
 }
 
@@ -473,7 +561,7 @@ fn stack_heap_growth_is_not_stack(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let before = m.figure("memuse(self, stack) before growing the heap", me, STACK)?;
     let base = brk_by("sbrk(+8 pages)", (8 * page) as isize)?;
     touch(base, page, 8, 1);
@@ -492,7 +580,7 @@ fn kernel_heap_and_stack_growth_not_counted(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let before = m.figure("memuse(self, kernel) before", me, KERNEL)?;
     let base = brk_by("sbrk(+8 pages)", (8 * page) as isize)?;
     touch(base, page, 8, 1);
@@ -523,7 +611,21 @@ fn kernel_mapping_above_stack_counted(ctx: &Ctx) -> Result<(), String> {
     let after = m.all(me, "memuse(self, ...) after writing above the stack")?;
     let what =
         format!("kernel after 4 of 8 pages mapped at {addr:#x} (above the stack) were written");
-    m.expect_growth(&what, before.kernel, after.kernel, 4)?;
+    let grew = m.expect_growth(&what, before.kernel, after.kernel, 4);
+    let fixed = if after.kernel > 0 {
+        m.expect_unchanged(
+            "kernel (kernel_kind = kernel_stack: the kernel stack, a fixed size)",
+            before.kernel,
+            after.kernel,
+        )
+    } else {
+        Err("kernel (kernel_kind = kernel_stack): expected the kernel stack's size, got 0".into())
+    };
+    match m.p.kernel_kind {
+        KernelKind::AboveStack => grew?,
+        KernelKind::KernelStack => fixed?,
+        KernelKind::Either => grew.or(fixed)?,
+    }
     m.expect_unchanged(
         "stack after writing a mapping above the stack",
         before.stack,
@@ -550,7 +652,7 @@ fn other_child_figure_is_its_own(ctx: &Ctx) -> Result<(), String> {
     let me = sys::getpid();
     let page = m.page;
     warm_stack();
-    align_brk()?;
+    fresh_heap()?;
     let (go_rd, go_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
     let (done_rd, done_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
     let child = match sys::fork() {
@@ -559,7 +661,7 @@ fn other_child_figure_is_its_own(ctx: &Ctx) -> Result<(), String> {
             sys::close(done_rd);
             let mut b = [0u8; 1];
             sys::read(go_rd, &mut b);
-            let Ok(base) = sys::sbrk((CHILD_HEAP_PAGES * page) as isize) else {
+            let Ok(base) = brk_by("", (CHILD_HEAP_PAGES * page) as isize) else {
                 sys::exit_now(2)
             };
             touch(base, page, CHILD_HEAP_PAGES, 1);
@@ -679,6 +781,62 @@ fn errors_negative_pid(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
+fn errors_zombie_is_an_error(ctx: &Ctx) -> Result<(), String> {
+    let m = Memuse::new(ctx)?;
+    let pid = match sys::fork() {
+        Ok(0) => sys::exit_now(0),
+        Ok(pid) => pid,
+        Err(e) => return Err(format!("fork failed: errno {e}")),
+    };
+    // Exited, not reaped: in the process table, without an address space.
+    let waited = sys::wait_until_zombie(pid);
+    let got: Vec<i64> = [STACK, KERNEL, HEAP]
+        .iter()
+        .map(|k| m.call(pid, *k))
+        .collect();
+    let reaped = sys::wait(pid);
+    waited.map_err(|e| format!("waitid(WNOWAIT) failed: errno {e}"))?;
+    reaped.map_err(|e| format!("waitpid failed: errno {e}"))?;
+    for (kind, got) in [STACK, KERNEL, HEAP].iter().zip(got) {
+        if got != m.p.error_value {
+            return Err(format!(
+                "memuse(a zombie: exited, not reaped, no memory, {kind}): expected {}, got {}",
+                show(m.p.error_value),
+                show(got)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn errors_kernel_thread_is_an_error(ctx: &Ctx) -> Result<(), String> {
+    let m = Memuse::new(ctx)?;
+    // pid 2 is kthreadd, the first kernel thread: no address space.
+    let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
+    if comm.trim() != "kthreadd" {
+        return Err(format!("pid 2 is {:?}, not kthreadd", comm.trim()));
+    }
+    for (kind, what) in [
+        (STACK, "memuse(2 = kthreadd, a kernel thread, stack)"),
+        (HEAP, "memuse(2 = kthreadd, a kernel thread, heap)"),
+    ] {
+        check(what, m.call(2, kind), m.p.error_value)?;
+    }
+    Ok(())
+}
+
+fn errors_pid_zero_is_an_error(ctx: &Ctx) -> Result<(), String> {
+    let m = Memuse::new(ctx)?;
+    for (kind, what) in [
+        (STACK, "memuse(0, stack)"),
+        (KERNEL, "memuse(0, kernel)"),
+        (HEAP, "memuse(0, heap)"),
+    ] {
+        check(what, m.call(0, kind), m.p.error_value)?;
+    }
+    Ok(())
+}
+
 pub const CASES: &[(&str, CaseFn)] = &[
     ("heap.touched_pages_counted", heap_touched_pages_counted),
     (
@@ -686,6 +844,14 @@ pub const CASES: &[(&str, CaseFn)] = &[
         heap_untouched_growth_at_most_one_page,
     ),
     ("heap.shrink_releases_pages", heap_shrink_releases_pages),
+    (
+        "heap.split_heap_counted_in_full",
+        heap_split_heap_counted_in_full,
+    ),
+    (
+        "heap.mapping_at_the_break_is_not_heap",
+        heap_mapping_at_the_break_is_not_heap,
+    ),
     ("heap.mmap_is_not_heap", heap_mmap_is_not_heap),
     ("heap.no_heap_is_zero", heap_no_heap_is_zero),
     ("stack.recursion_grows", stack_recursion_grows),
@@ -708,6 +874,12 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("errors.invalid_kind", errors_invalid_kind),
     ("errors.missing_pid", errors_missing_pid),
     ("errors.negative_pid", errors_negative_pid),
+    ("errors.zombie_is_an_error", errors_zombie_is_an_error),
+    (
+        "errors.kernel_thread_is_an_error",
+        errors_kernel_thread_is_an_error,
+    ),
+    ("errors.pid_zero_is_an_error", errors_pid_zero_is_an_error),
 ];
 
 #[cfg(test)]
@@ -730,9 +902,16 @@ mod tests {
         let e = Params::from_plan(&plan(r#"{"error_value":0}"#)).unwrap_err();
         assert_eq!(
             e,
-            "spec parameter error_value: expected a negative integer, got 0"
+            "spec parameter error_value: expected an integer from -4095 to -1, got 0"
         );
         assert!(check_plan(&plan(r#"{"error_value":"-1"}"#)).is_err());
+        let p = Params::from_plan(&plan(r#"{"kernel_kind":"either"}"#)).unwrap();
+        assert_eq!(p.kernel_kind, KernelKind::Either);
+        assert_eq!(
+            Params::from_plan(&plan("{}")).unwrap().kernel_kind,
+            KernelKind::AboveStack
+        );
+        assert!(check_plan(&plan(r#"{"kernel_kind":"vdso"}"#)).is_err());
     }
 
     const MAPS: &str = "\
@@ -791,7 +970,10 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]
         let sys = Syscalls::default();
         let m = Memuse {
             sys: &sys,
-            p: Params { error_value: -1 },
+            p: Params {
+                error_value: -1,
+                kernel_kind: KernelKind::AboveStack,
+            },
             page: 4096,
         };
         assert!(m.expect_growth("heap", 8192, 8192 + 3 * 4096, 3).is_ok());

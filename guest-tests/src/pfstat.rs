@@ -8,12 +8,13 @@
 //! a process writing K distinct pages it shares with a live process after
 //! fork takes exactly K CoW faults there.
 
-use crate::runner::{check, Assignment, CaseFn, Ctx, Sleeper};
-use crate::sys::{self, PfStat, Syscalls, PF_STAT_MAX};
+use crate::runner::{check, measure_overrun, overrun_message, Assignment, CaseFn, Ctx, Sleeper};
+use crate::sys::{self, Fenced, PfStat, Syscalls, PF_STAT_MAX};
 use kgrade_protocol::Plan;
 use libc::{c_int, c_long, pid_t};
 
 const EINVAL: i64 = -22;
+const ESRCH: i64 = -3;
 const EFAULT: i64 = -14;
 
 pub const ASSIGNMENT: Assignment = Assignment {
@@ -37,6 +38,16 @@ pub enum VmaOverflow {
     CountAll,
 }
 
+/// What counts as a CoW fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CowFault {
+    /// A write fault the kernel resolves by copying the page (the handout).
+    Copy,
+    /// Every write fault on a write-protected present page, copied or not.
+    WriteProtect,
+    Either,
+}
+
 /// The spec parameters of configs/assignments/pfstat.toml.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
@@ -44,42 +55,38 @@ pub struct Params {
     pub error_log_prefix: String,
     /// Longest name length accepted; longer (and 0) is -EINVAL.
     pub max_name_len: usize,
+    /// Longer names must be refused (false: "either", refused or accepted).
+    pub long_names_refused: bool,
     pub vma_overflow: VmaOverflow,
+    /// What pf_get_info of a name that is not tracked may return.
+    pub untracked_errnos: Vec<i64>,
+    pub cow_fault: CowFault,
 }
 
 impl Params {
+    /// Decodes the plan's parameters by the rules of kgrade_protocol::params
+    /// (the host checks the config with the same); absent ones take the
+    /// handout's defaults.
     pub fn from_plan(plan: &Plan) -> Result<Params, String> {
-        let error_log_prefix = match plan.params.get("error_log_prefix") {
-            None => "[INFO940] [ERROR]".to_string(),
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| {
-                    format!("spec parameter error_log_prefix: expected a string, got {v}")
-                })?
-                .to_string(),
-        };
-        let max_name_len = match plan.params.get("max_name_len") {
-            None => 15,
-            Some(v) => v.as_u64().filter(|n| (1..=15).contains(n)).ok_or_else(|| {
-                format!("spec parameter max_name_len: expected 1 to 15 (comm holds 15), got {v}")
-            })? as usize,
-        };
-        let vma_overflow = match plan.params.get("vma_overflow") {
-            None => VmaOverflow::Cap,
-            Some(v) => match v.as_str() {
-                Some("cap") => VmaOverflow::Cap,
-                Some("count_all") => VmaOverflow::CountAll,
-                _ => {
-                    return Err(format!(
-                        "spec parameter vma_overflow: expected \"cap\" or \"count_all\", got {v}"
-                    ))
-                }
-            },
-        };
+        let get = |name: &str| kgrade_protocol::params::get("pfstat", name, &plan.params);
         Ok(Params {
-            error_log_prefix,
-            max_name_len,
-            vma_overflow,
+            error_log_prefix: get("error_log_prefix")?.as_text().to_string(),
+            max_name_len: get("max_name_len")?.as_int() as usize,
+            long_names_refused: get("long_names")?.as_text() == "refused",
+            vma_overflow: match get("vma_overflow")?.as_text() {
+                "count_all" => VmaOverflow::CountAll,
+                _ => VmaOverflow::Cap,
+            },
+            untracked_errnos: match get("untracked_name_errno")?.as_text() {
+                "EINVAL" => vec![EINVAL],
+                "ESRCH" => vec![ESRCH],
+                _ => vec![EINVAL, ESRCH],
+            },
+            cow_fault: match get("cow_fault")?.as_text() {
+                "copy" => CowFault::Copy,
+                "write_protect" => CowFault::WriteProtect,
+                _ => CowFault::Either,
+            },
         })
     }
 
@@ -109,6 +116,16 @@ impl Name {
         let len = text.len().min(15);
         bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
         Name { bytes, len }
+    }
+
+    /// This name with `c` appended (at most 15 bytes).
+    fn with_suffix(&self, c: u8) -> Name {
+        let mut n = *self;
+        if n.len < 15 {
+            n.bytes[n.len] = c;
+            n.len += 1;
+        }
+        n
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -156,13 +173,12 @@ impl<'a> Pf<'a> {
 
     /// A pf_get_info that must succeed; the struct it filled.
     fn get_info(&self, name: &Name, what: &'static str) -> Result<Box<PfStat>, String> {
-        let mut stat = Box::new(PfStat::poisoned());
-        let r = self.get_info_at(
-            name.bytes.as_ptr() as usize,
-            name.len,
-            &mut *stat as *mut PfStat as usize,
-        );
+        // An overrun lands in the fence: get_info.writes_only_its_struct
+        // reports it, this case checks its own figures.
+        let mut fenced = Box::new(Fenced::new(PfStat::poisoned()));
+        let r = self.get_info_at(name.bytes.as_ptr() as usize, name.len, fenced.addr());
         check(what, r, 0)?;
+        let stat = Box::new(fenced.value);
         check_shape(what, &stat)?;
         Ok(stat)
     }
@@ -188,12 +204,24 @@ impl<'a> Pf<'a> {
         want: i64,
         call: impl FnOnce() -> i64,
     ) -> Result<(), String> {
+        self.expect_error_in(what, &[want], call)
+    }
+
+    /// Runs an error path: `call` must return one of `wants` (a spec
+    /// parameter's readings) and log an error line.
+    fn expect_error_in(
+        &self,
+        what: &str,
+        wants: &[i64],
+        call: impl FnOnce() -> i64,
+    ) -> Result<(), String> {
         let log = KernelLog::open()?;
         let got = call();
-        if got != want {
+        if !wants.contains(&got) {
+            let wants: Vec<String> = wants.iter().map(|w| crate::runner::show(*w)).collect();
             return Err(format!(
                 "{what}: expected {}, got {}",
-                crate::runner::show(want),
+                wants.join(" or "),
                 crate::runner::show(got)
             ));
         }
@@ -473,13 +501,21 @@ const STEP_FAILED: u8 = b'-';
 
 impl Tracee {
     fn spawn(work: impl Fn(u8) -> Result<(), String>) -> Result<Tracee, String> {
+        Tracee::spawn_as(None, work)
+    }
+
+    /// Like [`Tracee::spawn`], under `name` (default `kgc<pid>`).
+    fn spawn_as(
+        name: Option<Name>,
+        work: impl Fn(u8) -> Result<(), String>,
+    ) -> Result<Tracee, String> {
         let (go_rd, go_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
         let (done_rd, done_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
         match sys::fork() {
             Ok(0) => {
                 sys::close(go_wr);
                 sys::close(done_rd);
-                let name = Name::unique("kgc", sys::getpid());
+                let name = name.unwrap_or_else(|| Name::unique("kgc", sys::getpid()));
                 let renamed = sys::set_comm(name.as_bytes());
                 sys::write_all(done_wr, &[if renamed == 0 { STEP_OK } else { STEP_FAILED }]);
                 let mut step = [0u8; 1];
@@ -504,7 +540,7 @@ impl Tracee {
                 sys::close(done_wr);
                 let mut t = Tracee {
                     pid,
-                    name: Name::unique("kgc", pid),
+                    name: name.unwrap_or_else(|| Name::unique("kgc", pid)),
                     go: go_wr,
                     done: done_rd,
                     released: false,
@@ -635,6 +671,18 @@ fn set_param_oversized_length_is_einval(ctx: &Ctx) -> Result<(), String> {
     // Readable for every length tried: only the length is wrong.
     let long = [b'k'; 4096];
     let over = pf.p.max_name_len + 1;
+    if !pf.p.long_names_refused {
+        // long_names = "either": a name longer than comm may be accepted.
+        let r = pf.set_param_at(long.as_ptr() as usize, over);
+        if r == 0 || r == EINVAL {
+            return Ok(());
+        }
+        return Err(format!(
+            "pf_set_param(name, max + 1): expected 0 or {}, got {}",
+            crate::runner::show(EINVAL),
+            crate::runner::show(r)
+        ));
+    }
     pf.expect_error("pf_set_param(name, max + 1)", EINVAL, || {
         pf.set_param_at(long.as_ptr() as usize, over)
     })?;
@@ -650,6 +698,76 @@ fn set_param_bad_pointer_is_efault(ctx: &Ctx) -> Result<(), String> {
     pf.expect_error("pf_set_param(unmapped page, 6)", EFAULT, || {
         pf.set_param_at(b.guard(), 6)
     })
+}
+
+fn set_param_again_resets_the_counts(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let b = Buffer::touched(8)?;
+    let child = Tracee::spawn(|step| {
+        if step == 0 {
+            b.write_pages(0, 3, 2);
+        } else {
+            b.write_pages(3, 5, 2);
+        }
+        Ok(())
+    })?;
+    pf.track(&child.name)?;
+    child.run(0)?;
+    let s = pf.get_info(&child.name, "pf_get_info(child)")?;
+    expect_faults(&s, &b, "child's", 3, "3 pages written after fork")?;
+    pf.track(&child.name)?;
+    let s = pf.get_info(
+        &child.name,
+        "pf_get_info(child) after a second pf_set_param",
+    )?;
+    expect_faults(
+        &s,
+        &b,
+        "child's",
+        0,
+        "pf_set_param of the same name again: counts start over",
+    )?;
+    child.run(1)?;
+    let s = pf.get_info(&child.name, "pf_get_info(child) after 2 more writes")?;
+    expect_faults(
+        &s,
+        &b,
+        "child's",
+        2,
+        "2 pages written since the second pf_set_param",
+    )?;
+    child.release()
+}
+
+fn set_param_prefix_is_not_a_match(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let b = Buffer::touched(8)?;
+    let name = Name::unique("kgn", sys::getpid());
+    // Older, so a prefix match would find it first.
+    let longer = Tracee::spawn_as(Some(name.with_suffix(b'x')), |_| {
+        b.write_pages(0, 6, 2);
+        Ok(())
+    })?;
+    let exact = Tracee::spawn_as(Some(name), |_| {
+        b.write_pages(0, 2, 2);
+        Ok(())
+    })?;
+    pf.track(&name)?;
+    longer.run(0)?;
+    exact.run(0)?;
+    let s = pf.get_info(&name, "pf_get_info(tracked name)")?;
+    let got = faults_in(&s, &b, "shared")?;
+    if got != 2 {
+        return Err(format!(
+            "pf_get_info(\"{}\"): expected the 2 faults of the process called exactly that, \
+             got {got} in the buffer (a process called \"{}\" wrote 6 pages: does a name \
+             match as a prefix?)",
+            name.show(),
+            name.with_suffix(b'x').show()
+        ));
+    }
+    exact.release()?;
+    longer.release()
 }
 
 // ---------------------------------------------------------------- get_info
@@ -681,13 +799,11 @@ fn get_info_untracked_name_is_einval(ctx: &Ctx) -> Result<(), String> {
     let me = rename_self()?;
     pf.track(&me)?;
     let other = Name::unique("kgx", sys::getpid());
-    let mut s = PfStat::poisoned();
-    pf.expect_error("pf_get_info(a name that is not tracked)", EINVAL, || {
-        pf.get_info_at(
-            other.bytes.as_ptr() as usize,
-            other.len,
-            &mut s as *mut PfStat as usize,
-        )
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    // untracked_name_errno: -EINVAL, -ESRCH, or either.
+    let wants = pf.p.untracked_errnos.clone();
+    pf.expect_error_in("pf_get_info(a name that is not tracked)", &wants, || {
+        pf.get_info_at(other.bytes.as_ptr() as usize, other.len, s.addr())
     })
 }
 
@@ -697,22 +813,27 @@ fn get_info_zero_length_is_einval(ctx: &Ctx) -> Result<(), String> {
     if pf.sys.has("pf_set_param") {
         pf.track(&me)?;
     }
-    let mut s = PfStat::poisoned();
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
     pf.expect_error("pf_get_info(name, 0, stat)", EINVAL, || {
-        pf.get_info_at(
-            me.bytes.as_ptr() as usize,
-            0,
-            &mut s as *mut PfStat as usize,
-        )
+        pf.get_info_at(me.bytes.as_ptr() as usize, 0, s.addr())
     })
 }
 
 fn get_info_oversized_length_is_einval(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     let long = [b'k'; 4096];
-    let mut s = PfStat::poisoned();
-    let stat = &mut s as *mut PfStat as usize;
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    let stat = s.addr();
     let over = pf.p.max_name_len + 1;
+    if !pf.p.long_names_refused {
+        // long_names = "either": an over-long name may be taken as a name
+        // that is not tracked.
+        let mut wants = vec![EINVAL];
+        wants.extend(pf.p.untracked_errnos.iter().copied());
+        return pf.expect_error_in("pf_get_info(name, max + 1, stat)", &wants, || {
+            pf.get_info_at(long.as_ptr() as usize, over, stat)
+        });
+    }
     pf.expect_error("pf_get_info(name, max + 1, stat)", EINVAL, || {
         pf.get_info_at(long.as_ptr() as usize, over, stat)
     })?;
@@ -724,14 +845,84 @@ fn get_info_oversized_length_is_einval(ctx: &Ctx) -> Result<(), String> {
 fn get_info_bad_name_pointer_is_efault(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     let b = Buffer::map(1)?;
-    let mut s = PfStat::poisoned();
-    let stat = &mut s as *mut PfStat as usize;
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    let stat = s.addr();
     pf.expect_error("pf_get_info(NULL, 6, stat)", EFAULT, || {
         pf.get_info_at(0, 6, stat)
     })?;
     pf.expect_error("pf_get_info(unmapped page, 6, stat)", EFAULT, || {
         pf.get_info_at(b.guard(), 6, stat)
     })
+}
+
+/// pf_get_info into a struct with a fence and a guard page after it: it
+/// must write its struct and not one byte more.
+fn get_info_writes_only_its_struct(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let me = rename_self()?;
+    pf.track(&me)?;
+    let size = std::mem::size_of::<PfStat>();
+    let slot = sys::GuardedSlot::new(size, std::mem::align_of::<PfStat>())
+        .map_err(|e| format!("mmap(a guarded buffer) failed: errno {e}"))?;
+    let (r, over) = measure_overrun(&slot, &PfStat::poisoned(), |addr| {
+        pf.get_info_at(me.bytes.as_ptr() as usize, me.len, addr)
+    });
+    if over > 0 {
+        return Err(overrun_message(
+            "pf_get_info(own name)",
+            "struct pf_stat",
+            size,
+            over,
+            slot.fence_len(),
+        ));
+    }
+    check("pf_get_info(own name) into a guarded struct", r, 0)?;
+    Ok(())
+}
+
+fn get_info_same_name_counts_per_process(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let b = Buffer::touched(8)?;
+    let name = Name::unique("kgs", sys::getpid());
+    let first = Tracee::spawn_as(Some(name), |_| {
+        b.write_pages(0, 3, 2);
+        Ok(())
+    })?;
+    let second = Tracee::spawn_as(Some(name), |_| {
+        b.write_pages(3, 8, 2);
+        Ok(())
+    })?;
+    pf.track(&name)?;
+    first.run(0)?;
+    second.run(0)?;
+    let s = pf.get_info(&name, "pf_get_info(a name two processes share)")?;
+    let got = faults_in(&s, &b, "shared")?;
+    // Either process may be the one reported; never both at once.
+    if got != 3 && got != 5 {
+        return Err(format!(
+            "pf_get_info(\"{}\") with two processes of that name, which wrote 3 and 5 pages: \
+             expected the faults of one of them (3 or 5), got {got}",
+            name.show()
+        ));
+    }
+    second.release()?;
+    first.release()
+}
+
+fn get_info_exited_process_is_an_error(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let child = Tracee::spawn(|_| Ok(()))?;
+    let name = child.name;
+    pf.track(&name)?;
+    child.release()?;
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
+    let mut wants = vec![ESRCH, EINVAL];
+    wants.dedup();
+    pf.expect_error_in(
+        "pf_get_info(the name of a tracked process that has exited)",
+        &wants,
+        || pf.get_info_at(name.bytes.as_ptr() as usize, name.len, s.addr()),
+    )
 }
 
 fn get_info_bad_stat_pointer_is_efault(ctx: &Ctx) -> Result<(), String> {
@@ -775,13 +966,9 @@ fn cleanup_forgets_the_name(ctx: &Ctx) -> Result<(), String> {
     pf.track(&me)?;
     pf.get_info(&me, "pf_get_info(own name) before pf_cleanup")?;
     check("pf_cleanup()", pf.cleanup(), 0)?;
-    let mut s = PfStat::poisoned();
+    let mut s = Box::new(Fenced::new(PfStat::poisoned()));
     pf.expect_error("pf_get_info(own name) after pf_cleanup", EINVAL, || {
-        pf.get_info_at(
-            me.bytes.as_ptr() as usize,
-            me.len,
-            &mut s as *mut PfStat as usize,
-        )
+        pf.get_info_at(me.bytes.as_ptr() as usize, me.len, s.addr())
     })
 }
 
@@ -938,15 +1125,109 @@ fn cow_sole_owner_write_not_counted(ctx: &Ctx) -> Result<(), String> {
     alone.write_pages(0, 5, 3);
     shared.write_pages(0, 4, 3);
     let s = pf.get_info(&me, "pf_get_info(own name)")?;
-    expect_faults(
-        &s,
-        &alone,
-        "unshared",
-        0,
-        "no other process maps it: the kernel reuses its pages",
-    )?;
+    let got = faults_in(&s, &alone, "unshared")?;
+    // cow_fault: "copy" counts none of these reuses, "write_protect" all 5.
+    let ok = match pf.p.cow_fault {
+        CowFault::Copy => got == 0,
+        CowFault::WriteProtect => got == 5,
+        CowFault::Either => got == 0 || got == 5,
+    };
+    if !ok {
+        expect_faults(
+            &s,
+            &alone,
+            "unshared",
+            if pf.p.cow_fault == CowFault::WriteProtect {
+                5
+            } else {
+                0
+            },
+            "no other process maps it: the kernel reuses its pages (spec parameter cow_fault)",
+        )?;
+    }
     expect_faults(&s, &shared, "shared", 4, "4 pages a child still maps")?;
     holder.release()
+}
+
+fn cow_tracked_process_forks(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let b = Buffer::touched(8)?;
+    let child = Tracee::spawn(|step| {
+        if step == 0 {
+            b.write_pages(0, 3, 2);
+            return Ok(());
+        }
+        // A grandchild with the same name writes 5 pages of its own copy.
+        match sys::fork() {
+            Ok(0) => {
+                b.write_pages(0, 5, 4);
+                sys::exit_now(0);
+            }
+            Ok(pid) => match sys::wait(pid) {
+                Ok(sys::ChildEnd::Exited(0)) => Ok(()),
+                end => Err(format!("the grandchild ended as {end:?}")),
+            },
+            Err(e) => Err(format!("fork failed: errno {e}")),
+        }
+    })?;
+    pf.track(&child.name)?;
+    child.run(0)?;
+    child.run(1)?;
+    let s = pf.get_info(&child.name, "pf_get_info(child)")?;
+    expect_faults(
+        &s,
+        &b,
+        "child's",
+        3,
+        "3 pages it wrote; its forked child's 5 writes are that process's own",
+    )?;
+    child.release()
+}
+
+fn cow_untracked_writes_not_counted(ctx: &Ctx) -> Result<(), String> {
+    let pf = Pf::new(ctx)?;
+    let b = Buffer::touched(8)?;
+    let tracked = Tracee::spawn(|_| {
+        b.write_pages(0, 2, 2);
+        Ok(())
+    })?;
+    let name = tracked.name;
+    // Writes the same addresses while it has another name, then takes the
+    // tracked name: its earlier faults were an untracked process's.
+    let other = Tracee::spawn(|step| {
+        if step == 0 {
+            b.write_pages(0, 6, 3);
+            Ok(())
+        } else if sys::set_comm(name.as_bytes()) == 0 {
+            Ok(())
+        } else {
+            Err("prctl(PR_SET_NAME) failed".into())
+        }
+    })?;
+    pf.track(&name)?;
+    other.run(0)?;
+    tracked.run(0)?;
+    let s = pf.get_info(&name, "pf_get_info(tracked child)")?;
+    expect_faults(
+        &s,
+        &b,
+        "shared",
+        2,
+        "2 pages it wrote (an untracked process wrote 6 at the same addresses)",
+    )?;
+    // Killed, not released: the other child holds a copy of its pipe's
+    // write end (forked later), so it would never see the end of file.
+    drop(tracked);
+    other.run(1)?;
+    let s = pf.get_info(&name, "pf_get_info(tracked name, now another process's)")?;
+    expect_faults(
+        &s,
+        &b,
+        "shared",
+        0,
+        "its 6 writes happened while it was not called by the tracked name",
+    )?;
+    other.release()
 }
 
 fn cow_each_vma_counts_its_own(ctx: &Ctx) -> Result<(), String> {
@@ -1071,13 +1352,6 @@ fn vmas_match_proc_maps(ctx: &Ctx) -> Result<(), String> {
     child.release()
 }
 
-/// `struct pf_stat` followed by bytes the kernel must not write.
-#[repr(C)]
-struct Fenced {
-    stat: PfStat,
-    fence: [u8; 4096],
-}
-
 fn vmas_more_than_128(ctx: &Ctx) -> Result<(), String> {
     let pf = Pf::new(ctx)?;
     // 100 read-write pages, each between PROT_NONE pages: 201 VMAs.
@@ -1106,22 +1380,21 @@ fn vmas_more_than_128(ctx: &Ctx) -> Result<(), String> {
     })?;
     pf.track(&child.name)?;
     child.run(0)?;
-    let mut fenced = Box::new(Fenced {
-        stat: PfStat::poisoned(),
-        fence: [0x5a; 4096],
-    });
+    let mut fenced = Box::new(Fenced::new(PfStat::poisoned()));
     let r = pf.get_info_at(
         child.name.bytes.as_ptr() as usize,
         child.name.len,
-        &mut fenced.stat as *mut PfStat as usize,
+        fenced.addr(),
     );
     check("pf_get_info(child with over 200 VMAs)", r, 0)?;
-    if let Some(i) = fenced.fence.iter().position(|&b| b != 0x5a) {
+    let over = fenced.overrun();
+    if over > 0 {
         return Err(format!(
-            "pf_get_info wrote {i} bytes past the end of struct pf_stat"
+            "pf_get_info wrote {over} bytes past the end of struct pf_stat ({} bytes) for a process with over 128 VMAs",
+            std::mem::size_of::<PfStat>()
         ));
     }
-    let s = &fenced.stat;
+    let s = &fenced.value;
     let maps = child.maps()?;
     let index_of = |addr: usize| {
         maps.iter()
@@ -1169,6 +1442,14 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "set_param.bad_pointer_is_efault",
         set_param_bad_pointer_is_efault,
     ),
+    (
+        "set_param.again_resets_the_counts",
+        set_param_again_resets_the_counts,
+    ),
+    (
+        "set_param.prefix_is_not_a_match",
+        set_param_prefix_is_not_a_match,
+    ),
     ("get_info.fills_the_struct", get_info_fills_the_struct),
     (
         "get_info.untracked_name_is_einval",
@@ -1190,6 +1471,18 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "get_info.bad_stat_pointer_is_efault",
         get_info_bad_stat_pointer_is_efault,
     ),
+    (
+        "get_info.writes_only_its_struct",
+        get_info_writes_only_its_struct,
+    ),
+    (
+        "get_info.same_name_counts_per_process",
+        get_info_same_name_counts_per_process,
+    ),
+    (
+        "get_info.exited_process_is_an_error",
+        get_info_exited_process_is_an_error,
+    ),
     ("cleanup.returns_zero", cleanup_returns_zero),
     ("cleanup.forgets_the_name", cleanup_forgets_the_name),
     ("cleanup.counts_start_over", cleanup_counts_start_over),
@@ -1208,6 +1501,11 @@ pub const CASES: &[(&str, CaseFn)] = &[
         cow_writes_before_set_param_not_counted,
     ),
     ("cow.total_is_the_sum", cow_total_is_the_sum),
+    ("cow.tracked_process_forks", cow_tracked_process_forks),
+    (
+        "cow.untracked_writes_not_counted",
+        cow_untracked_writes_not_counted,
+    ),
     ("vmas.match_proc_maps", vmas_match_proc_maps),
     ("vmas.more_than_128", vmas_more_than_128),
 ];

@@ -80,8 +80,77 @@ enum Ended {
     Lost(i32),
 }
 
-/// Runs one case in a forked child (its own process group) with a time limit.
+/// Runs one case in a forked child (its own process group) with a time
+/// limit; a kernel splat (BUG, WARNING, lockdep) printed while it ran fails
+/// it, with the splat's first lines.
 pub fn run_case(ctx: &Ctx, case: CaseFn, timeout_ms: u64) -> Outcome {
+    // Not being able to watch the log only loses the splat check.
+    let kmsg = sys::kmsg_open_at_end().ok();
+    let outcome = run_case_unwatched(ctx, case, timeout_ms);
+    let Some(fd) = kmsg else {
+        return outcome;
+    };
+    let splat = splat_lines(&kmsg_messages(fd));
+    sys::close(fd);
+    match (outcome, splat) {
+        (outcome, None) => outcome,
+        (Outcome::Pass, Some(lines)) => Outcome::Fail(format!(
+            "the kernel reported a bug while this case ran:\n{lines}"
+        )),
+        (Outcome::Fail(m), Some(lines)) => Outcome::Fail(format!(
+            "{m}\nthe kernel reported a bug while this case ran:\n{lines}"
+        )),
+    }
+}
+
+/// The messages of the kernel log records readable from `fd`.
+fn kmsg_messages(fd: c_int) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = sys::read(fd, &mut buf);
+        if n == -i64::from(libc::EPIPE) {
+            // Records were overwritten while we read: go on with the next.
+            continue;
+        }
+        if n <= 0 {
+            return out;
+        }
+        let text = String::from_utf8_lossy(&buf[..n as usize]);
+        if let Some((_, body)) = text.split_once(';') {
+            out.push(body.lines().next().unwrap_or("").to_string());
+        }
+    }
+}
+
+/// Lines that start a kernel splat: a bug the kernel found in the code the
+/// case ran, even when the case's own checks passed.
+const SPLATS: &[&str] = &[
+    "BUG: ",
+    "WARNING: ",
+    "possible recursive locking detected",
+    "inconsistent lock state",
+    "possible circular locking dependency",
+];
+/// How many records of a splat the message carries (the call trace's top).
+const SPLAT_LINES: usize = 16;
+
+/// The first splat among `messages`, its first lines joined, if any.
+fn splat_lines(messages: &[String]) -> Option<String> {
+    let start = messages
+        .iter()
+        .position(|m| SPLATS.iter().any(|s| m.contains(s)))?;
+    Some(
+        messages[start..]
+            .iter()
+            .take(SPLAT_LINES)
+            .map(|m| m.trim_end())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn run_case_unwatched(ctx: &Ctx, case: CaseFn, timeout_ms: u64) -> Outcome {
     let (rd, wr) = match sys::pipe() {
         Ok(p) => p,
         Err(e) => return Outcome::Fail(format!("runner: pipe failed: errno {e}")),
@@ -321,6 +390,39 @@ impl From<Step> for String {
             step_message(&format!("{}: {}", s.what, s.detail), s.expected, s.got)
         }
     }
+}
+
+/// Calls `call` twice with the address of a `value` in a guarded slot, the
+/// fence poisoned with two different bytes (a written byte can equal one of
+/// them, not both); returns the first call's result and the bytes written
+/// past the struct.
+pub fn measure_overrun<T: Copy>(
+    slot: &sys::GuardedSlot,
+    value: &T,
+    call: impl Fn(usize) -> i64,
+) -> (i64, usize) {
+    let mut first = None;
+    let mut over = 0;
+    for poison in [sys::FENCE_POISON, sys::FENCE_ALT] {
+        let r = call(slot.fill(value, poison));
+        first.get_or_insert(r);
+        over = over.max(slot.overrun(poison));
+    }
+    (first.unwrap_or(0), over)
+}
+
+/// Why an overrun of `over` bytes past a `size`-byte `what` is wrong.
+pub fn overrun_message(call: &str, what: &str, size: usize, over: usize, fence: usize) -> String {
+    let amount = if over >= fence {
+        format!("at least {over} bytes (up to the guard page)")
+    } else {
+        format!("{over} bytes")
+    };
+    format!(
+        "{call} wrote {amount} past the end of {what} ({size} bytes): it must copy \
+         exactly sizeof({what}) to user space; a larger kernel struct copied over it \
+         overwrites whatever the caller keeps after it"
+    )
 }
 
 /// A failed step as it crosses a pipe: fixed size, no allocation.
@@ -629,6 +731,25 @@ mod tests {
     }
 
     #[test]
+    fn splats_are_found_and_cut() {
+        let log: Vec<String> = [
+            "tracker: registered",
+            "BUG: sleeping function called from invalid context at mm/slab.h:723",
+            "in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 41, name: init",
+            "Call Trace:",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = splat_lines(&log).unwrap();
+        assert!(s.starts_with("BUG: sleeping function called"), "{s}");
+        assert_eq!(s.lines().count(), 3);
+        assert_eq!(splat_lines(&log[..1]), None);
+        let long: Vec<String> = (0..40).map(|i| format!("WARNING: {i}")).collect();
+        assert_eq!(splat_lines(&long).unwrap().lines().count(), SPLAT_LINES);
+    }
+
+    #[test]
     fn steps_cross_the_pipe() {
         let s = Step {
             what: "register(self)",
@@ -672,6 +793,30 @@ mod tests {
         assert_eq!(
             decode_report(&b).1.unwrap(),
             "fetch(self): pid field: expected 7, got 8"
+        );
+    }
+
+    #[test]
+    fn overruns_are_measured_and_explained() {
+        let slot = sys::GuardedSlot::new(24, 8).unwrap();
+        let (r, over) = measure_overrun(&slot, &[0u8; 24], |addr| {
+            // SAFETY: 40 bytes from the struct stay inside the slot's fence.
+            unsafe { std::ptr::write_bytes(addr as *mut u8, 0xa5, 40) };
+            0
+        });
+        // 0xa5 is one of the poisons: only the second round sees it.
+        assert_eq!((r, over), (0, 16));
+        let (_, none) = measure_overrun(&slot, &[0u8; 24], |_| -22);
+        assert_eq!(none, 0);
+        let m = overrun_message("fetch", "struct per_proc_resource", 24, 16, 1024);
+        assert!(
+            m.starts_with(
+                "fetch wrote 16 bytes past the end of struct per_proc_resource (24 bytes)"
+            ),
+            "{m}"
+        );
+        assert!(
+            overrun_message("f", "s", 1, 9, 9).contains("at least 9 bytes (up to the guard page)")
         );
     }
 

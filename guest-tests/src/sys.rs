@@ -131,6 +131,137 @@ impl PfStat {
     }
 }
 
+// ---------------------------------------------------------------- fenced output
+
+/// Poisoned bytes after every output struct the kernel writes: a syscall that
+/// copies more than its struct lands here instead of in the test's stack.
+pub const FENCE_BYTES: usize = 1024;
+/// The fence's byte; [`FENCE_ALT`] tells a written 0xa5 from an untouched one.
+pub const FENCE_POISON: u8 = 0xa5;
+pub const FENCE_ALT: u8 = 0x3c;
+
+/// An output struct followed by [`FENCE_BYTES`] poisoned bytes.
+#[repr(C)]
+pub struct Fenced<T: Copy> {
+    pub value: T,
+    fence: [u8; FENCE_BYTES],
+}
+
+impl<T: Copy> Fenced<T> {
+    pub fn new(value: T) -> Fenced<T> {
+        Fenced {
+            value,
+            fence: [FENCE_POISON; FENCE_BYTES],
+        }
+    }
+
+    /// The address to hand to the kernel (of the struct; the fence follows).
+    pub fn addr(&mut self) -> usize {
+        self as *mut Fenced<T> as usize
+    }
+
+    /// How many bytes past the struct the kernel wrote (0: none).
+    pub fn overrun(&self) -> usize {
+        let base = self.fence.as_ptr();
+        // Volatile: the kernel wrote these bytes behind the compiler's back.
+        // SAFETY: every index is inside self.fence.
+        overrun_of(
+            |i| unsafe { std::ptr::read_volatile(base.add(i)) },
+            FENCE_BYTES,
+            FENCE_POISON,
+        )
+    }
+}
+
+/// One past the last byte of a fence of `len` bytes that is not `poison`.
+fn overrun_of(byte: impl Fn(usize) -> u8, len: usize, poison: u8) -> usize {
+    (0..len)
+        .rev()
+        .find(|&i| byte(i) != poison)
+        .map_or(0, |i| i + 1)
+}
+
+/// An output struct at the end of a mapping, then a fence, then a
+/// PROT_NONE page: an overrun of any size is measured or refused, never a
+/// crash. Map it before registering anything (the mapping is anonymous).
+pub struct GuardedSlot {
+    base: usize,
+    len: usize,
+    /// Offset of the struct in the mapping.
+    at: usize,
+    size: usize,
+}
+
+impl GuardedSlot {
+    pub fn new(size: usize, align: usize) -> Result<GuardedSlot, i32> {
+        let page = page_size();
+        let rw = (size + FENCE_BYTES).div_ceil(page) * page;
+        let len = rw + page;
+        let base = mmap(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )?;
+        if mprotect(base + rw, page, libc::PROT_NONE) < 0 {
+            let e = errno();
+            munmap(base, len);
+            return Err(e);
+        }
+        let at = (rw - FENCE_BYTES - size) / align * align;
+        Ok(GuardedSlot {
+            base,
+            len,
+            at,
+            size,
+        })
+    }
+
+    /// Fills the struct with `value`'s bytes and the rest with `poison`;
+    /// returns the struct's address.
+    pub fn fill<T: Copy>(&self, value: &T, poison: u8) -> usize {
+        let rw = self.len - page_size();
+        let addr = self.base + self.at;
+        // SAFETY: [base, base + rw) is our read-write mapping, and the
+        // struct's place was computed to fit inside it, aligned for T.
+        unsafe {
+            std::ptr::write_bytes(self.base as *mut u8, poison, rw);
+            std::ptr::write_unaligned(addr as *mut T, *value);
+        }
+        addr
+    }
+
+    /// Bytes written past the struct since `fill(.., poison)`; the fence's
+    /// full length when the kernel reached the guard page.
+    pub fn overrun(&self, poison: u8) -> usize {
+        let end = self.base + self.at + self.size;
+        let len = self.base + self.len - page_size() - end;
+        // SAFETY: [end, end + len) is inside the read-write mapping.
+        overrun_of(
+            |i| unsafe { std::ptr::read_volatile((end + i) as *const u8) },
+            len,
+            poison,
+        )
+    }
+
+    /// Bytes between the struct's end and the guard page.
+    pub fn fence_len(&self) -> usize {
+        self.len - page_size() - self.at - self.size
+    }
+
+    /// The struct's bytes as the kernel left them.
+    pub fn read<T: Copy>(&self) -> T {
+        // SAFETY: the struct's place is inside the mapping.
+        unsafe { std::ptr::read_unaligned((self.base + self.at) as *const T) }
+    }
+}
+
+impl Drop for GuardedSlot {
+    fn drop(&mut self) {
+        munmap(self.base, self.len);
+    }
+}
+
 // ---------------------------------------------------------------- processes
 
 pub fn getpid() -> pid_t {
@@ -273,6 +404,31 @@ pub fn wait(pid: pid_t) -> Result<ChildEnd, i32> {
         }
         if let Some(end) = decode_status(status) {
             return Ok(end);
+        }
+    }
+}
+
+/// Waits until child `pid` has exited, leaving it a zombie (waitid with
+/// WNOWAIT): it is still in the process table, and exiting.
+pub fn wait_until_zombie(pid: pid_t) -> Result<(), i32> {
+    loop {
+        // SAFETY: zeroed siginfo is a valid out buffer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a valid out pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
         }
     }
 }
@@ -586,6 +742,39 @@ pub fn mmap_at(addr: usize, len: usize) -> Result<usize, i32> {
     Ok(addr)
 }
 
+/// A private anonymous mapping of `prot` at exactly `addr`, never over an
+/// existing one (see [`mmap_at`]).
+pub fn mmap_at_prot(addr: usize, len: usize, prot: c_int) -> Result<usize, i32> {
+    // SAFETY: NOREPLACE: the kernel fails rather than replace a mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut c_void,
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    if p as usize != addr {
+        munmap(p as usize, len);
+        return Err(libc::EEXIST);
+    }
+    Ok(addr)
+}
+
+/// Reads one byte at `addr`, so that its page is present (the zero page
+/// for an anonymous mapping never written).
+///
+/// Callers pass addresses inside readable mappings they made themselves.
+pub fn peek(addr: usize) -> u8 {
+    // SAFETY: see above; volatile so the read is not optimised away.
+    unsafe { std::ptr::read_volatile(addr as *const u8) }
+}
+
 /// Writes one byte at `addr`, so that its page is present.
 ///
 /// Callers pass addresses inside writable mappings they made themselves.
@@ -682,6 +871,33 @@ mod tests {
         );
         #[cfg(target_arch = "x86")]
         assert_eq!(size, 1544);
+    }
+
+    #[test]
+    fn fences_measure_what_was_written_past_the_struct() {
+        let mut f = Fenced::new(PerProcResource::poisoned());
+        assert_eq!(f.overrun(), 0);
+        let size = std::mem::size_of::<PerProcResource>();
+        // SAFETY: 16 bytes past the struct are inside the fence.
+        unsafe { std::ptr::write_bytes((f.addr() + size) as *mut u8, 0, 16) };
+        assert_eq!(f.overrun(), 16);
+        assert_eq!(overrun_of(|i| [0xa5, 1, 0xa5, 0xa5][i], 4, 0xa5), 2);
+    }
+
+    #[test]
+    fn a_guarded_slot_puts_the_struct_before_its_fence() {
+        let slot = GuardedSlot::new(24, 8).unwrap();
+        assert!(slot.fence_len() >= FENCE_BYTES);
+        let v = PerProcResource::poisoned();
+        let addr = slot.fill(&v, FENCE_POISON);
+        assert_eq!(addr % 8, 0);
+        assert_eq!(slot.read::<PerProcResource>(), v);
+        assert_eq!(slot.overrun(FENCE_POISON), 0);
+        // SAFETY: 40 bytes from the struct stay inside the fence.
+        unsafe { std::ptr::write_bytes(addr as *mut u8, 0, 40) };
+        assert_eq!(slot.overrun(FENCE_POISON), 16);
+        assert_eq!(slot.fill(&v, FENCE_ALT), addr);
+        assert_eq!(slot.overrun(FENCE_ALT), 0);
     }
 
     #[test]

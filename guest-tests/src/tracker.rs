@@ -7,10 +7,10 @@
 //! once it has measured.
 
 use crate::runner::{
-    check, check_ok, errno_step, in_child, in_child_with_pid, reaped_pid, show, Assignment, CaseFn,
-    Ctx, Sleeper, Step,
+    check, check_ok, errno_step, in_child, in_child_with_pid, measure_overrun, overrun_message,
+    reaped_pid, show, Assignment, CaseFn, Ctx, Sleeper, Step,
 };
-use crate::sys::{self, PerProcResource, Syscalls};
+use crate::sys::{self, Fenced, PerProcResource, Syscalls};
 use kgrade_protocol::Plan;
 use libc::{c_int, c_long, pid_t};
 use std::ffi::{CStr, CString};
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// Return codes of the contract.
 const EINVAL: i64 = -22;
 const ESRCH: i64 = -3;
+const EFAULT: i64 = -14;
 /// The contract's "already" (monitored, or quotas set): errno 23.
 const EALREADY: i64 = -23;
 const ENOENT: i64 = -2;
@@ -51,6 +52,44 @@ pub enum Scope {
     Tgid,
 }
 
+/// Which mappings count as heap (the contract: private and anonymous; one
+/// handout reads "private or anonymous").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmapRule {
+    PrivateAndAnonymous,
+    PrivateOrAnonymous,
+    Either,
+}
+
+/// One of two readings, or either of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    First,
+    Second,
+    Either,
+}
+
+impl Reading {
+    fn from_word(w: &str, first: &str, second: &str) -> Reading {
+        if w == first {
+            Reading::First
+        } else if w == second {
+            Reading::Second
+        } else {
+            Reading::Either
+        }
+    }
+
+    /// The values allowed: `first`, `second` or both.
+    fn allowed(self, first: i64, second: i64) -> Vec<i64> {
+        match self {
+            Reading::First => vec![first],
+            Reading::Second => vec![second],
+            Reading::Either => vec![first, second],
+        }
+    }
+}
+
 /// The spec parameters of configs/assignments/tracker.toml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
@@ -59,42 +98,45 @@ pub struct Params {
     pub close_decrements: bool,
     pub kill_on_cap: bool,
     pub scope: Scope,
+    /// fetch into a bad pointer: EINVAL (First), EFAULT (Second) or either.
+    pub bad_pointer: Reading,
+    pub mmap_rule: MmapRule,
+    /// A forked child of a monitored process: not monitored (First),
+    /// monitored (Second), or either.
+    pub fork_inherits: Reading,
+    pub proc_status_required: bool,
 }
 
 impl Params {
-    /// Decodes the plan's parameters; absent ones take the contract's defaults.
+    /// Decodes the plan's parameters by the rules of kgrade_protocol::params
+    /// (the host checks the config with the same); absent ones take the
+    /// contract's defaults.
     pub fn from_plan(plan: &Plan) -> Result<Params, String> {
-        let flag = |key: &str, default: bool| match plan.params.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| format!("spec parameter {key}: expected true or false, got {v}")),
-        };
-        let word = |key: &str, default: &'static str, allowed: [&'static str; 2]| {
-            let Some(v) = plan.params.get(key) else {
-                return Ok(default);
-            };
-            v.as_str()
-                .and_then(|s| allowed.into_iter().find(|a| a.eq_ignore_ascii_case(s)))
-                .ok_or_else(|| {
-                    format!(
-                        "spec parameter {key}: expected \"{}\" or \"{}\", got {v}",
-                        allowed[0], allowed[1]
-                    )
-                })
-        };
+        let get = |name: &str| kgrade_protocol::params::get("tracker", name, &plan.params);
         Ok(Params {
-            heap_unit: match word("heap_unit", "bytes", ["bytes", "MiB"])? {
+            heap_unit: match get("heap_unit")?.as_text() {
                 "MiB" => HeapUnit::MiB,
                 _ => HeapUnit::Bytes,
             },
-            heap_shrinks: flag("heap_shrinks", true)?,
-            close_decrements: flag("close_decrements", true)?,
-            kill_on_cap: flag("kill_on_cap", true)?,
-            scope: match word("scope", "task", ["task", "tgid"])? {
+            heap_shrinks: get("heap_shrinks")?.as_bool(),
+            close_decrements: get("close_decrements")?.as_bool(),
+            kill_on_cap: get("kill_on_cap")?.as_bool(),
+            scope: match get("scope")?.as_text() {
                 "tgid" => Scope::Tgid,
                 _ => Scope::Task,
             },
+            bad_pointer: Reading::from_word(
+                get("bad_pointer_errno")?.as_text(),
+                "EINVAL",
+                "EFAULT",
+            ),
+            mmap_rule: match get("heap_mmap_rule")?.as_text() {
+                "private_and_anonymous" => MmapRule::PrivateAndAnonymous,
+                "private_or_anonymous" => MmapRule::PrivateOrAnonymous,
+                _ => MmapRule::Either,
+            },
+            fork_inherits: Reading::from_word(get("fork_inherits")?.as_text(), "no", "yes"),
+            proc_status_required: get("proc_status_required")?.as_bool(),
         })
     }
 }
@@ -148,14 +190,17 @@ impl<'a> Tracker<'a> {
 
     /// fetch's return code alone (into a valid struct).
     fn fetch_ret(&self, pid: pid_t) -> i64 {
-        let mut s = PerProcResource::poisoned();
-        self.fetch_at(&mut s as *mut PerProcResource as usize, pid)
+        let mut s = Fenced::new(PerProcResource::poisoned());
+        self.fetch_at(s.addr(), pid)
     }
 
     /// A fetch that must succeed and fill in the pid asked for.
+    /// An overrun of the struct lands in the fence: this case still checks
+    /// its own figures, and fetch.writes_only_its_struct reports the overrun.
     fn fetch(&self, pid: pid_t, what: &'static str) -> Result<Usage, Step> {
-        let mut s = PerProcResource::poisoned();
-        let r = self.fetch_at(&mut s as *mut PerProcResource as usize, pid);
+        let mut f = Fenced::new(PerProcResource::poisoned());
+        let r = self.fetch_at(f.addr(), pid);
+        let s = f.value;
         check(what, r, 0)?;
         check_pid_field(what, &s, pid)?;
         Ok(Usage {
@@ -188,6 +233,31 @@ impl<'a> Tracker<'a> {
             HeapUnit::Bytes => 5 * self.page,
             HeapUnit::MiB => 3 * MIB,
         }
+    }
+
+    /// A mapping that is private or anonymous but not both: heap only by
+    /// the "private or anonymous" reading of heap_mmap_rule.
+    fn expect_mapping(
+        &self,
+        when: &str,
+        before: u64,
+        after: u64,
+        len: usize,
+    ) -> Result<(), String> {
+        let counted = before.saturating_add(self.units(len));
+        let (wants, rule): (&[u64], &str) = match self.p.mmap_rule {
+            MmapRule::PrivateAndAnonymous => {
+                (&[before], "heap_mmap_rule private_and_anonymous: not heap")
+            }
+            MmapRule::PrivateOrAnonymous => {
+                (&[counted], "heap_mmap_rule private_or_anonymous: heap")
+            }
+            MmapRule::Either => (&[before, counted], "heap_mmap_rule either"),
+        };
+        if wants.contains(&after) {
+            return Ok(());
+        }
+        self.expect_heap(&format!("{when} ({rule})"), after, wants[0])
     }
 
     fn expect_heap(&self, when: &str, got: u64, want: u64) -> Result<(), String> {
@@ -318,7 +388,7 @@ fn register_missing_process_is_esrch(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
-fn register_duplicate_is_eexist(ctx: &Ctx) -> Result<(), String> {
+fn register_duplicate_is_ealready(ctx: &Ctx) -> Result<(), String> {
     let t = Tracker::new(ctx)?;
     let me = sys::getpid();
     check("register(self)", t.register(me), 0)?;
@@ -331,6 +401,53 @@ fn register_duplicate_is_eexist(ctx: &Ctx) -> Result<(), String> {
         EALREADY,
     )?;
     child.finish()
+}
+
+fn register_zombie_is_esrch(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let pid = match sys::fork() {
+        Ok(0) => sys::exit_now(0),
+        Ok(pid) => pid,
+        Err(e) => return Err(format!("fork failed: errno {e}")),
+    };
+    // Exited, not reaped: still in the process table, but exiting.
+    let waited = sys::wait_until_zombie(pid);
+    let r = t.register(pid);
+    let reaped = sys::wait(pid);
+    waited.map_err(|e| format!("waitid(WNOWAIT) failed: errno {e}"))?;
+    reaped.map_err(|e| format!("waitpid failed: errno {e}"))?;
+    if r == 0 {
+        return Err(format!(
+            "register(a zombie: a child that exited and was not reaped yet): expected {}, got 0: \
+             an exiting process must not be registered (its entry would never be removed)",
+            show(ESRCH)
+        ));
+    }
+    check("register(a zombie child)", r, ESRCH)?;
+    Ok(())
+}
+
+fn register_forked_child_is_not_monitored(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    check("register(self)", t.register(me), 0)?;
+    let want = t.p.fork_inherits.allowed(EINVAL, 0);
+    let r = in_child(|_| {
+        allowed(
+            "fetch(own pid) in a child forked by a monitored process",
+            t.fetch_ret(sys::getpid()),
+            &want,
+        )
+    })?;
+    r.expect_survived("fetching its own entry").map_err(|e| {
+        if t.p.fork_inherits == Reading::First {
+            format!("{e}\n(fork_inherits = no: a child is monitored only once registered itself)")
+        } else {
+            e
+        }
+    })?;
+    t.fetch(me, "fetch(self) after the child exited")?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- fetch
@@ -379,18 +496,43 @@ fn fetch_bad_pointer_is_einval(ctx: &Ctx) -> Result<(), String> {
     let hole = map_anon("mmap(1 page)", page, false)?;
     sys::munmap(hole, page);
     check("register(self)", t.register(me), 0)?;
-    check("fetch(NULL, self)", t.fetch_at(0, me), EINVAL)?;
-    check(
-        "fetch(unmapped address, self)",
-        t.fetch_at(hole, me),
-        EINVAL,
-    )?;
-    check(
+    // bad_pointer_errno: the contract's -EINVAL, -EFAULT, or either.
+    let ok = t.p.bad_pointer.allowed(EINVAL, EFAULT);
+    allowed("fetch(NULL, self)", t.fetch_at(0, me), &ok)?;
+    allowed("fetch(unmapped address, self)", t.fetch_at(hole, me), &ok)?;
+    allowed(
         "fetch(read-only page, self)",
         t.fetch_at(read_only, me),
-        EINVAL,
+        &ok,
     )?;
     t.fetch(me, "fetch(self) into a good struct afterwards")?;
+    Ok(())
+}
+
+/// fetch into a struct with a fence and a guard page after it: it must
+/// write its struct and not one byte more.
+fn fetch_writes_only_its_struct(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let size = std::mem::size_of::<PerProcResource>();
+    // Mapped before register, so it is not heap of the monitored process.
+    let slot = sys::GuardedSlot::new(size, std::mem::align_of::<PerProcResource>())
+        .map_err(|e| errno_step("mmap(a guarded buffer)", e))?;
+    check("register(self)", t.register(me), 0)?;
+    let (r, over) = measure_overrun(&slot, &PerProcResource::poisoned(), |addr| {
+        t.fetch_at(addr, me)
+    });
+    if over > 0 {
+        return Err(overrun_message(
+            "fetch(stats, self)",
+            "struct per_proc_resource",
+            size,
+            over,
+            slot.fence_len(),
+        ));
+    }
+    check("fetch(self) into a guarded struct", r, 0)?;
+    check_pid_field("fetch(self) into a guarded struct", &slot.read(), me)?;
     Ok(())
 }
 
@@ -432,6 +574,29 @@ fn deregister_unmonitored_is_esrch(ctx: &Ctx) -> Result<(), String> {
     check("deregister(self)", t.deregister(me), 0)?;
     check("deregister(self) a second time", t.deregister(me), ESRCH)?;
     Ok(())
+}
+
+fn deregister_clears_the_quotas(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        align_brk()?;
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 1 MiB, 1 file)", t.cap(me, 1, 1), 0)?;
+        check("deregister(self)", t.deregister(me), 0)?;
+        check("register(self) again", t.register(me), 0)?;
+        check(
+            "resource_cap(self, -1, -1) after deregister and register: no quotas are set",
+            t.cap(me, -1, -1),
+            0,
+        )?;
+        probe.arm();
+        brk_by("sbrk(+2 MiB)", (2 * MIB) as isize)?;
+        Ok(())
+    })?;
+    r.expect_survived(
+        "growing the heap by 2 MiB after deregister dropped a 1 MiB quota and register started afresh",
+    )
 }
 
 // ---------------------------------------------------------------- resource_cap
@@ -483,7 +648,7 @@ fn cap_unmonitored_is_einval(ctx: &Ctx) -> Result<(), String> {
     child.finish()
 }
 
-fn cap_second_cap_is_eexist(ctx: &Ctx) -> Result<(), String> {
+fn cap_second_cap_is_ealready(ctx: &Ctx) -> Result<(), String> {
     let t = Tracker::new(ctx)?;
     let me = sys::getpid();
     check("register(self)", t.register(me), 0)?;
@@ -557,6 +722,23 @@ fn reset_lifts_the_heap_cap(ctx: &Ctx) -> Result<(), String> {
         Ok(())
     })?;
     r.expect_survived("growing the heap by 2 MiB after resource_reset lifted a 1 MiB quota")
+}
+
+fn reset_lifts_the_file_cap(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("reset", 16)?;
+    let r = in_child(|probe| {
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, -1, 1 file)", t.cap(me, -1, 1), 0)?;
+        check("resource_reset(self)", t.reset(me), 0)?;
+        probe.arm();
+        for what in ["first open", "second open", "third open"] {
+            check_ok(what, sys::open(&path, libc::O_RDONLY))?;
+        }
+        Ok(())
+    })?;
+    r.expect_survived("opening 3 files after resource_reset lifted a quota of 1 file")
 }
 
 // ---------------------------------------------------------------- heap
@@ -646,10 +828,11 @@ fn heap_file_mmap_not_counted(ctx: &Ctx) -> Result<(), String> {
     sys::mmap(n, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE, fd)
         .map_err(|e| errno_step("mmap(MAP_PRIVATE, a tmpfs file)", e))?;
     let after = t.fetch(me, "fetch(self) after mmap")?;
-    t.expect_heap(
+    t.expect_mapping(
         &format!("after a {n}-byte MAP_PRIVATE mmap of a file"),
-        after.heap,
         before.heap,
+        after.heap,
+        n,
     )
 }
 
@@ -661,10 +844,11 @@ fn heap_shared_anon_mmap_not_counted(ctx: &Ctx) -> Result<(), String> {
     let before = t.fetch(me, "fetch(self) before mmap")?;
     map_anon("mmap(MAP_SHARED|MAP_ANONYMOUS)", n, true)?;
     let after = t.fetch(me, "fetch(self) after mmap")?;
-    t.expect_heap(
+    t.expect_mapping(
         &format!("after a {n}-byte MAP_SHARED|MAP_ANONYMOUS mmap"),
-        after.heap,
         before.heap,
+        after.heap,
+        n,
     )
 }
 
@@ -687,6 +871,27 @@ fn heap_usage_before_register_not_counted(ctx: &Ctx) -> Result<(), String> {
     );
     t.expect_heap(&when, fresh.heap, 0)?;
     expect_files(&when, fresh.files, 0)
+}
+
+fn heap_mmap_length_rounded_to_pages(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let n = t.step();
+    // The kernel maps whole pages: a length 100 bytes short of n maps n.
+    let len = n - 100;
+    check("register(self)", t.register(me), 0)?;
+    let before = t.fetch(me, "fetch(self) before mmap")?;
+    map_anon(
+        "mmap(MAP_PRIVATE|MAP_ANONYMOUS, length not a page multiple)",
+        len,
+        false,
+    )?;
+    let after = t.fetch(me, "fetch(self) after mmap")?;
+    t.expect_heap(
+        &format!("after a {len}-byte MAP_PRIVATE|MAP_ANONYMOUS mmap (the kernel maps {n} bytes)"),
+        after.heap,
+        before.heap.saturating_add(t.units(n)),
+    )
 }
 
 // ---------------------------------------------------------------- files
@@ -766,6 +971,39 @@ fn files_close(ctx: &Ctx) -> Result<(), String> {
         want,
     )?;
     expect_files("after a failed close (EBADF)", after.files, closed.files)
+}
+
+fn files_close_of_fd_from_before_register(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let path = scratch_file("early", 16)?;
+    let early = check_ok(
+        "open(a file) before register",
+        sys::open(&path, libc::O_RDONLY),
+    )? as c_int;
+    check("register(self)", t.register(me), 0)?;
+    let closed = check("close(fd opened before register)", sys::close(early), 0);
+    let after_close = t.fetch(me, "fetch(self) after the close")?;
+    let opened = check_ok(
+        "open(a file) after register",
+        sys::open(&path, libc::O_RDONLY),
+    );
+    let after_open = t.fetch(me, "fetch(self) after one open")?;
+    closed?;
+    opened?;
+    if after_close.files > 1 << 20 {
+        return Err(format!(
+            "openfile_count after closing a file opened before register: expected 0, got {} \
+             (the count went below 0 and wrapped around)",
+            after_close.files
+        ));
+    }
+    expect_files(
+        "after closing a file opened before register (never below 0)",
+        after_close.files,
+        0,
+    )?;
+    expect_files("after one open since", after_open.files, 1)
 }
 
 // ---------------------------------------------------------------- quotas
@@ -852,6 +1090,159 @@ fn quota_cap_below_usage(ctx: &Ctx) -> Result<(), String> {
     }
 }
 
+fn quota_heap_over_quota_via_mmap_killed(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let r = in_child(|probe| {
+        let me = sys::getpid();
+        check("register(self)", t.register(me), 0)?;
+        check("resource_cap(self, 1 MiB, -1)", t.cap(me, 1, -1), 0)?;
+        probe.arm();
+        map_anon("mmap(2 MiB, MAP_PRIVATE|MAP_ANONYMOUS)", 2 * MIB, false)?;
+        Ok(())
+    })?;
+    r.expect_sigkill("mapping 2 MiB (MAP_PRIVATE|MAP_ANONYMOUS) over a 1 MiB heap quota")
+}
+
+fn quota_files_over_quota_via_openat_and_openat2_killed(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let path = scratch_file("quota-at", 16)?;
+    for (name, open) in [
+        ("openat", sys::openat as fn(&CStr, c_int) -> i64),
+        ("openat2", sys::openat2),
+    ] {
+        let r = in_child(|probe| {
+            let me = sys::getpid();
+            check("register(self)", t.register(me), 0)?;
+            check("resource_cap(self, -1, 1 file)", t.cap(me, -1, 1), 0)?;
+            check_ok("first open", open(&path, libc::O_RDONLY))?;
+            probe.arm();
+            open(&path, libc::O_RDONLY);
+            Ok(())
+        })?;
+        r.expect_sigkill(&format!(
+            "opening a second file with {name} over a quota of 1"
+        ))?;
+    }
+    Ok(())
+}
+
+/// A child process that grows its heap when told: "another process" for
+/// the cases that cap a process other than the caller.
+struct Worker {
+    pid: pid_t,
+    cmd: c_int,
+    ack: c_int,
+}
+
+impl Worker {
+    fn spawn() -> Result<Worker, String> {
+        let (cmd_rd, cmd_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
+        let (ack_rd, ack_wr) = sys::pipe().map_err(|e| format!("pipe failed: errno {e}"))?;
+        match sys::fork() {
+            Ok(0) => {
+                sys::close(cmd_wr);
+                sys::close(ack_rd);
+                let aligned = align_brk().is_ok();
+                let mut b = [0u8; 1];
+                while sys::read(cmd_rd, &mut b) == 1 {
+                    let ok = aligned && brk_by("", (2 * MIB) as isize).is_ok();
+                    sys::write_all(ack_wr, &[u8::from(ok)]);
+                }
+                sys::exit_now(0);
+            }
+            Ok(pid) => {
+                sys::close(cmd_rd);
+                sys::close(ack_wr);
+                Ok(Worker {
+                    pid,
+                    cmd: cmd_wr,
+                    ack: ack_rd,
+                })
+            }
+            Err(e) => Err(format!("fork failed: errno {e}")),
+        }
+    }
+
+    /// Has it grow its heap by 2 MiB; false if it is gone (killed).
+    fn grow(&self) -> Result<bool, String> {
+        sys::write_all(self.cmd, b"g");
+        let mut ok = [0u8; 1];
+        match sys::read(self.ack, &mut ok) {
+            1 if ok[0] == 1 => Ok(true),
+            1 => Err("the other process could not grow its heap by 2 MiB".into()),
+            _ => Ok(false),
+        }
+    }
+
+    /// Lets it go (end of its command pipe) and reaps it.
+    fn end(self) -> Result<sys::ChildEnd, String> {
+        sys::close(self.cmd);
+        sys::close(self.ack);
+        sys::wait(self.pid).map_err(|e| format!("waitpid failed: errno {e}"))
+    }
+}
+
+fn quota_cap_below_usage_kills_the_target(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let w = Worker::spawn()?;
+    let target = w.pid;
+    check("register(other process)", t.register(target), 0)?;
+    w.grow()?;
+    // The caller is a process of its own, so that killing it shows.
+    let caller = in_child(|probe| {
+        probe.arm();
+        check(
+            "resource_cap(other process, 1 MiB, -1) with 2 MiB in use",
+            t.cap(target, 1, -1),
+            0,
+        )
+    })?;
+    if caller.end == sys::ChildEnd::Signaled(libc::SIGKILL) {
+        let _ = w.end();
+        return Err(format!(
+            "resource_cap(pid {target}, 1 MiB, -1) with 2 MiB of heap in use killed its caller \
+             (pid {}) instead of process {target}: the kill must go to the process capped",
+            caller.pid
+        ));
+    }
+    caller.expect_survived("calling resource_cap on another process")?;
+    let end = w.end()?;
+    let killed = end == sys::ChildEnd::Signaled(libc::SIGKILL);
+    match (t.p.kill_on_cap, killed) {
+        (true, true) | (false, false) => Ok(()),
+        (true, false) => Err(format!(
+            "resource_cap(pid {target}, 1 MiB, -1) with 2 MiB of heap in use: \
+             expected process {target} to be killed by SIGKILL at once, but it ended as {end:?}"
+        )),
+        (false, true) => Err(format!(
+            "resource_cap(pid {target}, 1 MiB, -1) with 2 MiB in use killed process {target} \
+             (kill_on_cap = false: it must live until its usage grows)"
+        )),
+    }
+}
+
+fn quota_cap_on_another_process_enforced(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let w = Worker::spawn()?;
+    let target = w.pid;
+    check("register(other process)", t.register(target), 0)?;
+    check(
+        "resource_cap(other process, 1 MiB, -1) by an unmonitored caller",
+        t.cap(target, 1, -1),
+        0,
+    )?;
+    let alive = w.grow()?;
+    let end = w.end()?;
+    if alive || end != sys::ChildEnd::Signaled(libc::SIGKILL) {
+        return Err(format!(
+            "process {target} grew its heap by 2 MiB over the 1 MiB quota another process \
+             set on it: expected it to be killed by SIGKILL, but it ended as {end:?} \
+             (are the quotas stored on the caller's entry?)"
+        ));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- exit
 
 fn exit_entry_removed_at_exit(ctx: &Ctx) -> Result<(), String> {
@@ -928,8 +1319,14 @@ fn proc_tracker_status_lists_pid(ctx: &Ctx) -> Result<(), String> {
     let t = Tracker::new(ctx)?;
     let me = sys::getpid();
     check("register(self)", t.register(me), 0)?;
-    let text = std::fs::read_to_string("/proc/tracker_status")
-        .map_err(|e| format!("reading /proc/tracker_status: {e}"))?;
+    let text = match std::fs::read_to_string("/proc/tracker_status") {
+        Ok(text) => text,
+        // proc_status_required = false: a course without the extra.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !t.p.proc_status_required => {
+            return Ok(())
+        }
+        Err(e) => return Err(format!("reading /proc/tracker_status: {e}")),
+    };
     if lists_pid(&text, me) {
         return Ok(());
     }
@@ -966,8 +1363,9 @@ fn churn(t: &Tracker, start: &AtomicU8, exact: bool) -> Result<(), String> {
     }
     for i in 0..ITERATIONS {
         let r = t.register(tid);
-        let mut s = PerProcResource::poisoned();
-        let f = t.fetch_at(&mut s as *mut PerProcResource as usize, tid);
+        let mut fenced = Fenced::new(PerProcResource::poisoned());
+        let f = t.fetch_at(fenced.addr(), tid);
+        let s = fenced.value;
         let d = t.deregister(tid);
         let judged = if exact {
             check("register(own tid)", r, 0)
@@ -1150,6 +1548,31 @@ fn threads_per_task_accounting(ctx: &Ctx) -> Result<(), String> {
     )
 }
 
+fn threads_exit_removes_only_its_own_entry(ctx: &Ctx) -> Result<(), String> {
+    let t = Tracker::new(ctx)?;
+    let me = sys::getpid();
+    let other = MapThread::spawn(t.page)?;
+    let tid = other.tid;
+    check("register(self)", t.register(me), 0)?;
+    if t.p.scope == Scope::Task {
+        check("register(tid of the second thread)", t.register(tid), 0)?;
+    }
+    // Ends and joins it: its exit is over when the join returns.
+    drop(other);
+    t.fetch(
+        me,
+        "fetch(main thread) after the second thread exited: the process is alive",
+    )?;
+    if t.p.scope == Scope::Task {
+        check(
+            "fetch(tid of the second thread) after it exited and was joined",
+            t.fetch_ret(tid),
+            EINVAL,
+        )?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- the table
 
 /// Every tracker case of the catalogue, by full name.
@@ -1164,10 +1587,19 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "register.missing_process_is_esrch",
         register_missing_process_is_esrch,
     ),
-    ("register.duplicate_is_eexist", register_duplicate_is_eexist),
+    (
+        "register.duplicate_is_ealready",
+        register_duplicate_is_ealready,
+    ),
+    ("register.zombie_is_esrch", register_zombie_is_esrch),
+    (
+        "register.forked_child_is_not_monitored",
+        register_forked_child_is_not_monitored,
+    ),
     ("fetch.fresh_entry_is_zero", fetch_fresh_entry_is_zero),
     ("fetch.unmonitored_is_einval", fetch_unmonitored_is_einval),
     ("fetch.bad_pointer_is_einval", fetch_bad_pointer_is_einval),
+    ("fetch.writes_only_its_struct", fetch_writes_only_its_struct),
     ("deregister.stops_monitoring", deregister_stops_monitoring),
     (
         "deregister.pid_below_one_is_einval",
@@ -1177,6 +1609,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "deregister.unmonitored_is_esrch",
         deregister_unmonitored_is_esrch,
     ),
+    ("deregister.clears_the_quotas", deregister_clears_the_quotas),
     ("resource_cap.sets_quotas", cap_sets_quotas),
     (
         "resource_cap.missing_process_is_esrch",
@@ -1187,8 +1620,8 @@ pub const CASES: &[(&str, CaseFn)] = &[
         cap_unmonitored_is_einval,
     ),
     (
-        "resource_cap.second_cap_is_eexist",
-        cap_second_cap_is_eexist,
+        "resource_cap.second_cap_is_ealready",
+        cap_second_cap_is_ealready,
     ),
     (
         "resource_reset.missing_process_is_esrch",
@@ -1202,6 +1635,10 @@ pub const CASES: &[(&str, CaseFn)] = &[
     (
         "resource_reset.lifts_the_heap_cap",
         reset_lifts_the_heap_cap,
+    ),
+    (
+        "resource_reset.lifts_the_file_cap",
+        reset_lifts_the_file_cap,
     ),
     ("heap.brk_growth_counted", heap_brk_growth_counted),
     ("heap.brk_shrink", heap_brk_shrink),
@@ -1218,6 +1655,10 @@ pub const CASES: &[(&str, CaseFn)] = &[
         "heap.usage_before_register_not_counted",
         heap_usage_before_register_not_counted,
     ),
+    (
+        "heap.mmap_length_rounded_to_pages",
+        heap_mmap_length_rounded_to_pages,
+    ),
     ("files.open_counted", files_open_counted),
     ("files.openat_counted", files_openat_counted),
     ("files.openat2_counted", files_openat2_counted),
@@ -1226,6 +1667,10 @@ pub const CASES: &[(&str, CaseFn)] = &[
         files_failed_open_not_counted,
     ),
     ("files.close", files_close),
+    (
+        "files.close_of_fd_from_before_register",
+        files_close_of_fd_from_before_register,
+    ),
     ("quota.heap_over_quota_killed", quota_heap_over_quota_killed),
     ("quota.heap_at_quota_survives", quota_heap_at_quota_survives),
     (
@@ -1237,6 +1682,22 @@ pub const CASES: &[(&str, CaseFn)] = &[
         quota_files_at_quota_survives,
     ),
     ("quota.cap_below_usage", quota_cap_below_usage),
+    (
+        "quota.heap_over_quota_via_mmap_killed",
+        quota_heap_over_quota_via_mmap_killed,
+    ),
+    (
+        "quota.files_over_quota_via_openat_and_openat2_killed",
+        quota_files_over_quota_via_openat_and_openat2_killed,
+    ),
+    (
+        "quota.cap_below_usage_kills_the_target",
+        quota_cap_below_usage_kills_the_target,
+    ),
+    (
+        "quota.cap_on_another_process_enforced",
+        quota_cap_on_another_process_enforced,
+    ),
     ("exit.entry_removed_at_exit", exit_entry_removed_at_exit),
     ("exit.reused_pid_starts_fresh", exit_reused_pid_starts_fresh),
     (
@@ -1248,6 +1709,10 @@ pub const CASES: &[(&str, CaseFn)] = &[
         threads_concurrent_register_deregister,
     ),
     ("threads.per_task_accounting", threads_per_task_accounting),
+    (
+        "threads.exit_removes_only_its_own_entry",
+        threads_exit_removes_only_its_own_entry,
+    ),
 ];
 
 #[cfg(test)]
@@ -1270,6 +1735,10 @@ mod tests {
                 close_decrements: true,
                 kill_on_cap: true,
                 scope: Scope::Task,
+                bad_pointer: Reading::First,
+                mmap_rule: MmapRule::PrivateAndAnonymous,
+                fork_inherits: Reading::First,
+                proc_status_required: true,
             }
         );
     }
@@ -1293,7 +1762,23 @@ mod tests {
         let e = Params::from_plan(&plan(r#"{"heap_unit":"KB"}"#)).unwrap_err();
         assert_eq!(
             e,
-            r#"spec parameter heap_unit: expected "bytes" or "MiB", got "KB""#
+            r#"spec parameter heap_unit: expected one of "bytes", "MiB", got "KB""#
+        );
+        let p = Params::from_plan(&plan(
+            r#"{"bad_pointer_errno":"either","heap_mmap_rule":"private_or_anonymous",
+                "fork_inherits":"yes","proc_status_required":false}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.bad_pointer.allowed(-22, -14), [-22, -14]);
+        assert_eq!(p.mmap_rule, MmapRule::PrivateOrAnonymous);
+        assert_eq!(p.fork_inherits, Reading::Second);
+        assert!(!p.proc_status_required);
+        assert_eq!(
+            Params::from_plan(&plan(r#"{"bad_pointer_errno":"efault"}"#))
+                .unwrap()
+                .bad_pointer
+                .allowed(-22, -14),
+            [-14]
         );
         let e = Params::from_plan(&plan(r#"{"kill_on_cap":"yes"}"#)).unwrap_err();
         assert_eq!(
@@ -1315,6 +1800,10 @@ mod tests {
             "close_decrements",
             "kill_on_cap",
             "scope",
+            "bad_pointer_errno",
+            "heap_mmap_rule",
+            "fork_inherits",
+            "proc_status_required",
         ]
         .into();
         let declared: BTreeSet<&str> = kgrade_protocol::params_for("tracker")
@@ -1325,6 +1814,7 @@ mod tests {
             let (good, bad): (Vec<String>, &str) = match p.kind {
                 ParamKind::Bool => (vec!["true".into(), "false".into()], "\"yes\""),
                 ParamKind::Int => (vec!["3".into()], "\"3\""),
+                ParamKind::Range(lo, hi) => (vec![lo.to_string(), hi.to_string()], "\"3\""),
                 ParamKind::Text => (vec!["\"text\"".into()], "7"),
                 ParamKind::Word(words) => (words.iter().map(|w| format!("\"{w}\"")).collect(), "7"),
             };

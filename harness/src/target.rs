@@ -384,10 +384,11 @@ mod tests {
         let catalog = Catalog::load(&project_root()).unwrap();
         let a = &catalog.target("tracker/6.1/x86_64").unwrap().assignment;
         let r = a.rubric().unwrap();
-        assert_eq!(r.max(), 100.0);
+        // Shares of a suite's points are fractions: their sum is not exact.
+        assert!((r.max() - 100.0).abs() < 1e-9, "{}", r.max());
         assert_eq!(r.points_of("files.close"), Some(2.0));
         assert_eq!(r.points_of("quota.cap_below_usage"), Some(3.0));
-        assert_eq!(r.points_of("quota.heap_at_quota_survives"), Some(3.0));
+        assert_eq!(r.points_of("quota.heap_at_quota_survives"), Some(1.5));
     }
 
     #[test]

@@ -19,6 +19,10 @@ static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Bare addresses as oopses print them (16 or 8 hex digits).
         (r"\b[0-9a-f]{8}(?:[0-9a-f]{8})?\b", "<hex>"),
         (r"(?i)\b(pid|tgid|ppid)([ =:]+)\d+", "$1$2<n>"),
+        // Names the guest tests build from pids: process names (kgc1234) and
+        // scratch files (/tmp/kgrade-1234-close).
+        (r"\bkg([a-z])\d+", "kg$1<pid>"),
+        (r"\bkgrade-\d+-", "kgrade-<pid>-"),
         (r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s)\b", "<duration>"),
     ]
     .into_iter()
@@ -143,6 +147,15 @@ mod tests {
         let n = normalise("[    2.000000] RIP: 0010:tracker_init+0x5/0x20\n[    2.000001] RSP: 0000:ffffc90000013e80 EFLAGS: 00010246\n");
         assert!(n.contains("RIP: 0010:tracker_init+0x<hex>/0x<hex>"), "{n}");
         assert!(n.contains("RSP: 0000:<hex> EFLAGS: <hex>"), "{n}");
+    }
+
+    #[test]
+    fn pid_derived_names_are_redacted() {
+        let n = normalise("[    1.0] [INFO940] [ERROR] pf_get_info: kgx20 is not tracked (/tmp/kgrade-31-close)\n");
+        assert!(
+            n.contains("pf_get_info: kgx<pid> is not tracked (/tmp/kgrade-<pid>-close)"),
+            "{n}"
+        );
     }
 
     #[test]

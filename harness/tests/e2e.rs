@@ -122,7 +122,7 @@ fn a_hanging_syscall_times_out_its_test_and_the_run_goes_on() {
     let r = reference_with(
         "fetch-hangs.patch",
         &[
-            "register.duplicate_is_eexist",
+            "register.duplicate_is_ealready",
             "fetch.fresh_entry_is_zero",
             "deregister.unmonitored_is_esrch",
         ],
@@ -131,7 +131,7 @@ fn a_hanging_syscall_times_out_its_test_and_the_run_goes_on() {
     let outcome = |n: &str| r.tests.iter().find(|t| t.name == n).unwrap().outcome;
     use kgrade::verdict::Outcome;
     assert_eq!(outcome("fetch.fresh_entry_is_zero"), Outcome::Timeout);
-    assert_eq!(outcome("register.duplicate_is_eexist"), Outcome::Pass);
+    assert_eq!(outcome("register.duplicate_is_ealready"), Outcome::Pass);
     assert_eq!(
         outcome("deregister.unmonitored_is_esrch"),
         Outcome::Pass,

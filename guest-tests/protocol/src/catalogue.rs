@@ -40,6 +40,7 @@ const REG_FETCH_DEREG: &[&str] = &["register", "fetch", "deregister"];
 const REG_DEREG: &[&str] = &["register", "deregister"];
 const REG_CAP: &[&str] = &["register", "resource_cap"];
 const REG_CAP_RESET: &[&str] = &["register", "resource_cap", "resource_reset"];
+const REG_CAP_DEREG: &[&str] = &["register", "resource_cap", "deregister"];
 const RESET: &[&str] = &["register", "resource_reset"];
 const T: &str = "tracker";
 const SET: &[&str] = &["pf_set_param"];
@@ -58,25 +59,30 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "register", "other_process", REG),
     case(T, "register", "pid_below_one_is_einval", REG),
     case(T, "register", "missing_process_is_esrch", REG),
-    case(T, "register", "duplicate_is_eexist", REG),
+    case(T, "register", "duplicate_is_ealready", REG),
+    case(T, "register", "zombie_is_esrch", REG),
+    case(T, "register", "forked_child_is_not_monitored", REG_FETCH),
     // fetch
     case(T, "fetch", "fresh_entry_is_zero", REG_FETCH),
     case(T, "fetch", "unmonitored_is_einval", REG_FETCH),
     case(T, "fetch", "bad_pointer_is_einval", REG_FETCH),
+    case(T, "fetch", "writes_only_its_struct", REG_FETCH),
     // deregister
     case(T, "deregister", "stops_monitoring", REG_FETCH_DEREG),
     case(T, "deregister", "pid_below_one_is_einval", REG_DEREG),
     case(T, "deregister", "unmonitored_is_esrch", REG_DEREG),
+    case(T, "deregister", "clears_the_quotas", REG_CAP_DEREG),
     // resource_cap
     case(T, "resource_cap", "sets_quotas", REG_CAP),
     case(T, "resource_cap", "missing_process_is_esrch", REG_CAP),
     case(T, "resource_cap", "unmonitored_is_einval", REG_CAP),
-    case(T, "resource_cap", "second_cap_is_eexist", REG_CAP),
+    case(T, "resource_cap", "second_cap_is_ealready", REG_CAP),
     // resource_reset
     case(T, "resource_reset", "missing_process_is_esrch", RESET),
     case(T, "resource_reset", "unmonitored_is_einval", RESET),
     case(T, "resource_reset", "allows_a_new_cap", REG_CAP_RESET),
     case(T, "resource_reset", "lifts_the_heap_cap", REG_CAP_RESET),
+    case(T, "resource_reset", "lifts_the_file_cap", REG_CAP_RESET),
     // heap accounting
     case(T, "heap", "brk_growth_counted", REG_FETCH),
     case(T, "heap", "brk_shrink", REG_FETCH),
@@ -84,18 +90,29 @@ pub const CATALOGUE: &[Case] = &[
     case(T, "heap", "file_mmap_not_counted", REG_FETCH),
     case(T, "heap", "shared_anon_mmap_not_counted", REG_FETCH),
     case(T, "heap", "usage_before_register_not_counted", REG_FETCH),
+    case(T, "heap", "mmap_length_rounded_to_pages", REG_FETCH),
     // file accounting
     case(T, "files", "open_counted", REG_FETCH),
     case(T, "files", "openat_counted", REG_FETCH),
     case(T, "files", "openat2_counted", REG_FETCH),
     case(T, "files", "failed_open_not_counted", REG_FETCH),
     case(T, "files", "close", REG_FETCH),
+    case(T, "files", "close_of_fd_from_before_register", REG_FETCH),
     // quotas
     case(T, "quota", "heap_over_quota_killed", REG_CAP),
     case(T, "quota", "heap_at_quota_survives", REG_CAP),
     case(T, "quota", "files_over_quota_killed", REG_CAP),
     case(T, "quota", "files_at_quota_survives", REG_CAP),
     case(T, "quota", "cap_below_usage", REG_CAP),
+    case(T, "quota", "heap_over_quota_via_mmap_killed", REG_CAP),
+    case(
+        T,
+        "quota",
+        "files_over_quota_via_openat_and_openat2_killed",
+        REG_CAP,
+    ),
+    case(T, "quota", "cap_below_usage_kills_the_target", REG_CAP),
+    case(T, "quota", "cap_on_another_process_enforced", REG_CAP),
     // process exit
     case(T, "exit", "entry_removed_at_exit", REG_FETCH),
     case(T, "exit", "reused_pid_starts_fresh", REG_FETCH),
@@ -108,11 +125,14 @@ pub const CATALOGUE: &[Case] = &[
         REG_FETCH_DEREG,
     ),
     case(T, "threads", "per_task_accounting", REG_FETCH),
+    case(T, "threads", "exit_removes_only_its_own_entry", REG_FETCH),
     // pfstat: pf_set_param
     case(P, "set_param", "tracks_a_process", SET_GET),
     case(P, "set_param", "zero_length_is_einval", SET),
     case(P, "set_param", "oversized_length_is_einval", SET),
     case(P, "set_param", "bad_pointer_is_efault", SET),
+    case(P, "set_param", "again_resets_the_counts", SET_GET),
+    case(P, "set_param", "prefix_is_not_a_match", SET_GET),
     // pf_get_info
     case(P, "get_info", "fills_the_struct", SET_GET),
     case(P, "get_info", "untracked_name_is_einval", SET_GET),
@@ -120,6 +140,9 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "get_info", "oversized_length_is_einval", GET),
     case(P, "get_info", "bad_name_pointer_is_efault", GET),
     case(P, "get_info", "bad_stat_pointer_is_efault", SET_GET),
+    case(P, "get_info", "writes_only_its_struct", SET_GET),
+    case(P, "get_info", "same_name_counts_per_process", SET_GET),
+    case(P, "get_info", "exited_process_is_an_error", SET_GET),
     // pf_cleanup
     case(P, "cleanup", "returns_zero", SET_CLEAN),
     case(P, "cleanup", "forgets_the_name", PF_ALL),
@@ -134,6 +157,8 @@ pub const CATALOGUE: &[Case] = &[
     case(P, "cow", "each_vma_counts_its_own", SET_GET),
     case(P, "cow", "writes_before_set_param_not_counted", SET_GET),
     case(P, "cow", "total_is_the_sum", SET_GET),
+    case(P, "cow", "tracked_process_forks", SET_GET),
+    case(P, "cow", "untracked_writes_not_counted", SET_GET),
     // the VMA list
     case(P, "vmas", "match_proc_maps", SET_GET),
     case(P, "vmas", "more_than_128", SET_GET),
@@ -141,6 +166,8 @@ pub const CATALOGUE: &[Case] = &[
     case(M, "heap", "touched_pages_counted", MEMUSE),
     case(M, "heap", "untouched_growth_at_most_one_page", MEMUSE),
     case(M, "heap", "shrink_releases_pages", MEMUSE),
+    case(M, "heap", "split_heap_counted_in_full", MEMUSE),
+    case(M, "heap", "mapping_at_the_break_is_not_heap", MEMUSE),
     case(M, "heap", "mmap_is_not_heap", MEMUSE),
     case(M, "heap", "no_heap_is_zero", MEMUSE),
     case(M, "stack", "recursion_grows", MEMUSE),
@@ -151,6 +178,9 @@ pub const CATALOGUE: &[Case] = &[
     case(M, "errors", "invalid_kind", MEMUSE),
     case(M, "errors", "missing_pid", MEMUSE),
     case(M, "errors", "negative_pid", MEMUSE),
+    case(M, "errors", "zombie_is_an_error", MEMUSE),
+    case(M, "errors", "kernel_thread_is_an_error", MEMUSE),
+    case(M, "errors", "pid_zero_is_an_error", MEMUSE),
 ];
 
 /// The cases of one assignment, in run order.

@@ -139,7 +139,7 @@ fn class(out: &Path) -> (Manifest, Rubric) {
     );
     let rubric = Rubric::build(
         "tracker",
-        &toml::from_str::<RubricConfig>("[suite.files]\npoints = 10\n").unwrap(),
+        &toml::from_str::<RubricConfig>("[suite.files]\npoints = 12\n").unwrap(),
     )
     .unwrap();
     (manifest, rubric)
@@ -155,7 +155,7 @@ fn gradebook_csv_has_a_row_per_student_and_blank_cells_for_ungraded_runs() {
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines[0], "student,tracker/6.1/x86_64,total");
     assert_eq!(lines[1], format!("ann,{max},{max}"));
-    // files has 5 tests sharing 10 points: close is worth 2.
+    // files has 6 tests sharing 12 points: close is worth 2.
     assert_eq!(lines[2], format!("\"bob, jr\",{},{}", max - 2.0, max - 2.0));
     assert_eq!(lines[3], "cy,0,0");
     assert_eq!(lines[4], "dee,,");
