@@ -35,6 +35,8 @@ fn a_fetch_that_overruns_its_struct_fails_only_the_overrun_case() {
         overlay: Some(&patch),
         only: vec![],
         discard_workspace: false,
+        allow_unsandboxed: false,
+        build_timeout: None,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
     assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
