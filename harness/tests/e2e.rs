@@ -5,16 +5,12 @@
 
 use kgrade::report::RunResult;
 use kgrade::verdict::Verdict;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-const TARGET: &str = "tracker/6.1/x86_64";
+mod common;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use common::{fixture, TARGET};
 
 /// Runs `kgrade run` and returns its exit code and result.json.
 fn kgrade_run(submission: &Path, out: &Path) -> (i32, RunResult) {
@@ -57,32 +53,8 @@ fn a_patch_that_escapes_the_tree_is_rejected_and_writes_nothing() {
     assert!(!Path::new("/etc/kgrade-escape").exists());
 }
 
-/// Runs the reference with a fixture patch laid over it (as mutants are), so
-/// only the files it touches are rebuilt.
 fn reference_with(fixture_name: &str, only: &[&str]) -> RunResult {
-    let root = kgrade::paths::project_root();
-    let catalog = kgrade::target::Catalog::load(&root).unwrap();
-    let target = catalog.target(TARGET).unwrap();
-    let patch = kgrade::submission::PatchFile {
-        name: fixture_name.into(),
-        text: std::fs::read_to_string(fixture(fixture_name)).unwrap(),
-    };
-    let out = tempfile::tempdir().unwrap();
-    let req = kgrade::pipeline::Request {
-        catalog: &catalog,
-        target,
-        submission: None,
-        kernel_src: None,
-        out: out.path(),
-        overlay: Some(&patch),
-        only: only.iter().map(|s| s.to_string()).collect(),
-        discard_workspace: false,
-        allow_unsandboxed: false,
-        build_timeout: None,
-    };
-    let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
-    assert!(out.path().join("result.json").is_file());
-    r
+    common::reference_with(fixture_name, only).0
 }
 
 #[test]

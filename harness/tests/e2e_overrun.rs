@@ -5,40 +5,12 @@
 //! Ignored by default; `cargo xtask test` runs it with `--run-ignored all`.
 
 use kgrade::verdict::{Outcome, Verdict};
-use std::path::Path;
-
-const TARGET: &str = "tracker/6.1/x86_64";
+mod common;
 
 #[test]
 #[ignore = "builds and boots real kernels; run by cargo xtask test"]
 fn a_fetch_that_overruns_its_struct_fails_only_the_overrun_case() {
-    let root = kgrade::paths::project_root();
-    let catalog = kgrade::target::Catalog::load(&root).unwrap();
-    let target = catalog.target(TARGET).unwrap();
-    let name = "fetch-overruns.patch";
-    let patch = kgrade::submission::PatchFile {
-        name: name.into(),
-        text: std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures")
-                .join(name),
-        )
-        .unwrap(),
-    };
-    let out = tempfile::tempdir().unwrap();
-    let req = kgrade::pipeline::Request {
-        catalog: &catalog,
-        target,
-        submission: None,
-        kernel_src: None,
-        out: out.path(),
-        overlay: Some(&patch),
-        only: vec![],
-        discard_workspace: false,
-        allow_unsandboxed: false,
-        build_timeout: None,
-    };
-    let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
+    let (r, _out) = common::reference_with("fetch-overruns.patch", &[]);
     assert_eq!(r.verdict, Verdict::Fail, "{}", r.reason);
     let failed: Vec<&str> = r
         .tests

@@ -5,43 +5,17 @@
 
 use kgrade::report::RunResult;
 use kgrade::verdict::{Outcome, Verdict};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-const TARGET: &str = "tracker/6.1/x86_64";
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+mod common;
 
 /// The reference with `fixture_name` over it, running `only` (empty: all);
 /// the run's directory is kept for the caller (serial logs, plans). With
 /// `KGRADE_E2E_KEEP=DIR`, its plans and serial logs are also copied to
 /// `DIR/<fixture>/` (how `tests/fixtures/serial/` was captured).
 fn reference_with(fixture_name: &str, only: &[&str]) -> (RunResult, tempfile::TempDir) {
-    let root = kgrade::paths::project_root();
-    let catalog = kgrade::target::Catalog::load(&root).unwrap();
-    let target = catalog.target(TARGET).unwrap();
-    let patch = kgrade::submission::PatchFile {
-        name: fixture_name.into(),
-        text: std::fs::read_to_string(fixture(fixture_name)).unwrap(),
-    };
-    let out = tempfile::tempdir().unwrap();
-    let req = kgrade::pipeline::Request {
-        catalog: &catalog,
-        target,
-        submission: None,
-        kernel_src: None,
-        out: out.path(),
-        overlay: Some(&patch),
-        only: only.iter().map(|s| s.to_string()).collect(),
-        discard_workspace: false,
-        allow_unsandboxed: false,
-        build_timeout: None,
-    };
-    let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
+    let (r, out) = common::reference_with(fixture_name, only);
     if let Some(keep) = std::env::var_os("KGRADE_E2E_KEEP") {
         let dir = Path::new(&keep).join(fixture_name.trim_end_matches(".patch"));
         std::fs::create_dir_all(&dir).unwrap();
