@@ -5,7 +5,6 @@
 //! thing after ` # `, announced by a `# kgrade-nonce:` header line, so the
 //! host can tell the guest's results from KTAP a kernel prints.
 
-use crate::runner::Outcome;
 use kgrade_protocol::{nonce_header, nonce_tag};
 
 const INDENT: &str = "    ";
@@ -86,6 +85,13 @@ pub fn suite_result(number: usize, name: &str, ok: bool, nonce: &str) -> String 
         if ok { "" } else { "not " },
         tail(nonce, None)
     )
+}
+
+/// How one case ended, as its result line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail(String),
 }
 
 /// A case's lines in its suite block: diagnostics, then the result.

@@ -42,11 +42,7 @@ impl Assignment {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Pass,
-    Fail(String),
-}
+pub use crate::ktap::Outcome;
 
 /// Where a panic in a case process reports to (-1: not in a case process).
 static REPORT_FD: AtomicI32 = AtomicI32::new(-1);

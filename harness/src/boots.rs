@@ -6,14 +6,13 @@
 //! Each boot leaves `plan[-N].json` and `serial[-N].log` in the run's
 //! directory, so `kgrade judge` can judge the run again from them alone.
 
+use crate::arch::Arch;
 use crate::console;
 use crate::initramfs::Initramfs;
 use crate::qemu::{self, Ended, QemuError};
-use crate::report::RunResult;
-use crate::target::Arch;
+use crate::report::{BootRecord, RunResult};
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
 use kgrade_protocol::{Case, Plan, PLAN_PATH};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,21 +44,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// One boot of a run, as result.json records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BootRecord {
-    /// The plan the guest got (in the run's directory).
-    pub plan: String,
-    /// The console (in the run's directory).
-    pub serial_log: String,
-    /// How many cases it was asked to run.
-    pub cases: usize,
-    /// How QEMU ended: exited, timed-out or flooded.
-    pub ended: String,
-    pub verdict: Verdict,
-    pub reason: String,
 }
 
 /// What the boots came to.
@@ -118,7 +102,7 @@ fn fresh_nonce() -> Result<String, BootError> {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(io(path))?;
-    Ok(crate::source::hex(&bytes))
+    Ok(crate::text::hex(&bytes))
 }
 
 /// The plan's cases, in the order the guest runs them.

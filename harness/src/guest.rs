@@ -5,8 +5,8 @@
 //! /usr/lib/rustlib (what `cargo xtask setup` installs offline). glibc builds
 //! are linked statically with the arch's gcc.
 
+use crate::arch::Arch;
 use crate::process::{self, ToolError};
-use crate::target::Arch;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;

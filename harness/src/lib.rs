@@ -3,6 +3,7 @@
 //!
 //! One module per stage of a run (see `pipeline`), plus the plumbing they share.
 
+pub mod arch;
 pub mod boots;
 pub mod console;
 pub mod doctor;

@@ -444,7 +444,7 @@ fn build_and_boot(
 /// host with /dev/kvm boots its kernel once under KVM, and the answer is kept.
 /// A student's or a mutant's run never probes (its kernel is not trusted).
 fn choose_accel(
-    arch: &crate::target::Arch,
+    arch: &crate::arch::Arch,
     kernel: &Path,
     initrd: &Path,
     out: &Path,

@@ -6,7 +6,7 @@
 //! its seccomp filter (`-sandbox on`, denying privilege changes, spawning
 //! processes and the obsolete syscalls) wherever the binary has one.
 
-use crate::target::Arch;
+use crate::arch::Arch;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

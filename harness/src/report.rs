@@ -23,6 +23,21 @@ pub struct KernelInfo {
     pub tarball_sha256: Option<String>,
 }
 
+/// One boot of a run, as result.json records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootRecord {
+    /// The plan the guest got (in the run's directory).
+    pub plan: String,
+    /// The console (in the run's directory).
+    pub serial_log: String,
+    /// How many cases it was asked to run.
+    pub cases: usize,
+    /// How QEMU ended: exited, timed-out or flooded.
+    pub ended: String,
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
     pub target: String,
@@ -49,7 +64,7 @@ pub struct RunResult {
     pub accel: String,
     /// Each boot of the kernel: one, or more after crashes (see `boots`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub boots: Vec<crate::boots::BootRecord>,
+    pub boots: Vec<BootRecord>,
 }
 
 impl RunResult {

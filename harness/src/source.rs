@@ -250,9 +250,7 @@ pub fn sha256_file(path: &Path) -> Result<String, SourceError> {
     Ok(hex(&hasher.finalize()))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::text::hex;
 
 /// Extracts a trusted kernel tarball once, keyed by its sha256; the result is
 /// the single top-level directory inside it.

@@ -1,5 +1,6 @@
 //! Targets as data: `configs/targets.toml` and `configs/assignments/*.toml`.
 
+pub use crate::arch::Arch;
 use crate::rubric::{Rubric, RubricConfig, RubricError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,32 +42,6 @@ pub struct Canonical {
 pub struct Substitute {
     pub package: String,
     pub tarball: PathBuf,
-}
-
-/// How to build and boot one architecture.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Arch {
-    pub make_arch: String,
-    pub cross_compile: String,
-    pub make_target: String,
-    pub image: String,
-    pub fragment: String,
-    pub qemu: String,
-    pub qemu_args: Vec<String>,
-    pub console: String,
-    pub rust_target: String,
-    pub linker: String,
-    /// Candidate syscall tables, relative to the tree, tried in order.
-    pub syscall_tables: Vec<String>,
-    /// ABIs of a `.tbl` file that this arch's native syscalls use.
-    pub syscall_abis: Vec<String>,
-    /// Installing this arch's tools (`cargo xtask setup`, `kgrade doctor`):
-    /// the dpkg architecture, the QEMU package, and the cross compiler and
-    /// libc packages.
-    pub dpkg_arch: String,
-    pub qemu_package: String,
-    pub packages: Vec<String>,
 }
 
 /// One assignment's contract as the harness needs it.

@@ -78,6 +78,11 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
+/// Lower-case hex of bytes (digests, nonces).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -342,7 +342,7 @@ fn rejudge_fixtures(boots: &[(&str, &str)]) -> kgrade::report::RunResult {
         };
         std::fs::write(dir.path().join(&s), serial_fixture(serial)).unwrap();
         std::fs::write(dir.path().join(&p), serial_fixture(plan)).unwrap();
-        records.push(kgrade::boots::BootRecord {
+        records.push(kgrade::report::BootRecord {
             plan: p,
             serial_log: s,
             cases: 0,
