@@ -118,13 +118,79 @@ fn workspace_key(src: &KernelSource, sub: &Submission) -> String {
     format!("{}-{}", src.version, &source::hex(&h.finalize())[..16])
 }
 
-struct Timer(BTreeMap<String, f64>, Instant);
+/// The stages of a run, in order: one vocabulary for the progress display
+/// and for `timings_s` in result.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Source,
+    Submission,
+    Patch,
+    Wait,
+    Config,
+    Build,
+    Syscalls,
+    Guest,
+    Boot,
+}
+
+impl Stage {
+    /// What the progress display says while the stage runs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Source => "kernel source",
+            Stage::Submission => "submission",
+            Stage::Patch => "apply patches",
+            Stage::Wait => "wait for the build lock",
+            Stage::Config => "configure kernel",
+            Stage::Build => "build kernel",
+            Stage::Syscalls => "find syscalls",
+            Stage::Guest => "build guest",
+            Stage::Boot => "boot and test",
+        }
+    }
+
+    /// Its entry in `timings_s`: reading the submission counts with
+    /// patching, finding the syscalls with the guest.
+    pub fn timing_key(self) -> &'static str {
+        match self {
+            Stage::Source => "source",
+            Stage::Submission | Stage::Patch => "patch",
+            Stage::Wait => "wait",
+            Stage::Config => "config",
+            Stage::Build => "build",
+            Stage::Syscalls | Stage::Guest => "guest",
+            Stage::Boot => "boot",
+        }
+    }
+}
+
+/// Seconds per stage: a stage runs from when it is entered to when the next
+/// one is (or the run ends).
+#[derive(Default)]
+struct Timer {
+    seconds: BTreeMap<String, f64>,
+    current: Option<(Stage, Instant)>,
+}
 
 impl Timer {
-    fn lap(&mut self, stage: &str) {
-        let now = Instant::now();
-        *self.0.entry(stage.to_string()).or_default() += (now - self.1).as_secs_f64();
-        self.1 = now;
+    fn enter(&mut self, stage: Stage, progress: &mut dyn FnMut(&str)) {
+        self.close();
+        progress(stage.label());
+        self.current = Some((stage, Instant::now()));
+    }
+
+    fn close(&mut self) {
+        if let Some((stage, since)) = self.current.take() {
+            *self
+                .seconds
+                .entry(stage.timing_key().to_string())
+                .or_default() += since.elapsed().as_secs_f64();
+        }
+    }
+
+    fn into_seconds(mut self) -> BTreeMap<String, f64> {
+        self.close();
+        self.seconds
     }
 }
 
@@ -134,11 +200,9 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     let target = req.target;
     let cache = paths::cache_root();
     std::fs::create_dir_all(req.out).map_err(io(req.out))?;
-    let mut timer = Timer(BTreeMap::new(), Instant::now());
-
-    progress("kernel source");
+    let mut timer = Timer::default();
+    timer.enter(Stage::Source, progress);
     let src = source::resolve(&target.series_name, &target.series, req.kernel_src, &cache)?;
-    timer.lap("source");
     let mut result = RunResult {
         target: target.name.clone(),
         verdict: Verdict::Fail,
@@ -168,12 +232,12 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
      -> Result<RunResult, InfraError> {
         r.verdict = verdict;
         r.reason = reason;
-        r.timings_s = timer.0;
+        r.timings_s = timer.into_seconds();
         r.write(req.out).map_err(io(req.out))?;
         Ok(r)
     };
 
-    progress("submission");
+    timer.enter(Stage::Submission, progress);
     let loaded = match req.submission {
         Some(path) => submission::load(path),
         None => reference_dir(root, &target.assignment.name, &src, &target.series_name)
@@ -209,7 +273,7 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     // The reference and mutants are ours; anything else is a student's.
     let trusted = req.submission.is_none();
     let sandbox = crate::sandbox::Sandbox::for_run(trusted, req.allow_unsandboxed)?;
-    progress("apply patches");
+    timer.enter(Stage::Patch, progress);
     let ws_dir = cache
         .join("workspaces")
         .join(paths::component(&target.name))
@@ -229,7 +293,6 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
             return patch_verdict(e, result, timer, finish);
         }
     }
-    timer.lap("patch");
     let policy = BuildPolicy {
         trust: if trusted {
             Trust::Trusted
@@ -327,19 +390,16 @@ fn build_and_boot(
 ) -> Result<(Verdict, String), InfraError> {
     let target = req.target;
     let build_log = req.out.join("build.log");
-    progress("wait for the build lock");
+    timer.enter(Stage::Wait, progress);
     let lock = kbuild::lock().map_err(|e| InfraError::Other(e.to_string()))?;
-    timer.lap("wait");
     // The time limit starts once the lock is ours.
     let deadline = Instant::now() + policy.wall;
-    progress("configure kernel");
+    timer.enter(Stage::Config, progress);
     let built = kbuild::configure(req.catalog, target, ws, policy, deadline).and_then(|()| {
-        timer.lap("config");
-        progress("build kernel");
+        timer.enter(Stage::Build, progress);
         kbuild::build(target, ws, policy, &build_log, deadline)
     });
     drop(lock);
-    timer.lap("build");
     let built = match built {
         Ok(b) => {
             if policy.trust == Trust::Trusted && req.overlay.is_none() {
@@ -387,7 +447,7 @@ fn build_and_boot(
         Err(e) => return Err(InfraError::Other(e.to_string())),
     };
 
-    progress("find syscalls");
+    timer.enter(Stage::Syscalls, progress);
     let assignment = &target.assignment;
     let map = syscalls::discover(
         &ws.src,
@@ -411,12 +471,11 @@ fn build_and_boot(
         nonce: String::new(),
     };
 
-    progress("build guest");
+    timer.enter(Stage::Guest, progress);
     let guest_bin = guest::build(&req.catalog.root, &target.arch)?;
     let init = std::fs::read(&guest_bin).map_err(io(&guest_bin))?;
-    timer.lap("guest");
 
-    progress("boot and test");
+    timer.enter(Stage::Boot, progress);
     let reference = req.submission.is_none() && req.overlay.is_none();
     let booted = boots::run(
         &boots::Spec {
@@ -428,7 +487,6 @@ fn build_and_boot(
         },
         &mut |initrd| choose_accel(&target.arch, &built.image, initrd, req.out, reference),
     )?;
-    timer.lap("boot");
     result.accel = booted.accel;
     result.details = booted.details;
     result.boots = booted.boots;
