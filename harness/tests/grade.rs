@@ -207,7 +207,8 @@ fn check_demo_grades(out: &Path) {
         [
             "quota.heap_at_quota_survives",
             "quota.files_over_quota_killed",
-            "quota.files_at_quota_survives"
+            "quota.files_at_quota_survives",
+            "quota.files_over_quota_via_openat_and_openat2_killed"
         ]
     );
     assert_eq!(verdict("dave"), Verdict::PatchFailed);
