@@ -285,9 +285,7 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
         Ok(ws) => ws,
         Err(e) => return patch_verdict(e, result, timer, finish),
     };
-    if !trusted {
-        seed_from_reference(req, &src, &sub, &ws_dir, &ws)?;
-    }
+    seed_build(req, &src, &sub, &ws_dir, &ws)?;
     if let Some(overlay) = req.overlay {
         if let Err(e) = ws.add_overlay(overlay, &src.tree) {
             return patch_verdict(e, result, timer, finish);
@@ -312,10 +310,15 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
     finish(result, timer, verdict, reason)
 }
 
-/// A student's build starts from the reference's finished build of the same
-/// tree and config, when there is one: only what either patch set touches is
-/// rebuilt (issue: a student rebuild near the floor).
-fn seed_from_reference(
+/// A new workspace's build starts from a finished trusted build of the same
+/// tree and arch, when there is one, instead of from nothing: only what
+/// either patch set touches is rebuilt (issue: a student rebuild near the
+/// floor), and kbuild's own CONFIG tracking rebuilds what a different
+/// fragment changes. The assignment's own reference comes first (same
+/// config, fewest differences), then another assignment's reference on the
+/// same tree and arch (a reference of its own is built from it in seconds
+/// instead of minutes, cold).
+fn seed_build(
     req: &Request,
     src: &KernelSource,
     sub: &Submission,
@@ -323,27 +326,47 @@ fn seed_from_reference(
     ws: &Workspace,
 ) -> Result<(), InfraError> {
     let target = req.target;
-    let Ok(dir) = reference_dir(
-        &req.catalog.root,
-        &target.assignment.name,
-        src,
-        &target.series_name,
-    ) else {
+    let Ok(ours) = sub.touched_paths() else {
         return Ok(());
     };
-    let Ok(reference) = submission::load(&dir) else {
-        return Ok(());
-    };
-    let seed = ws_dir.with_file_name(workspace_key(src, &reference));
-    if seed == ws_dir {
-        return Ok(());
+    let same_first = std::iter::once(target).chain(req.catalog.targets.iter().filter(|t| {
+        t.name != target.name
+            && t.assignment.name != target.assignment.name
+            && t.series_name == target.series_name
+            && t.arch_name == target.arch_name
+    }));
+    for seed_target in same_first {
+        let Ok(dir) = reference_dir(
+            &req.catalog.root,
+            &seed_target.assignment.name,
+            src,
+            &seed_target.series_name,
+        ) else {
+            continue;
+        };
+        let Ok(reference) = submission::load(&dir) else {
+            continue;
+        };
+        let seed = ws_dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(ws_dir)
+            .join(paths::component(&seed_target.name))
+            .join(workspace_key(src, &reference));
+        if seed == ws_dir {
+            continue;
+        }
+        let Ok(mut touched) = reference.touched_paths() else {
+            continue;
+        };
+        touched.extend(ours.iter().cloned());
+        let seeded = ws.seed_build(&seed, &touched).map_err(|e| {
+            InfraError::Other(format!("seeding the build from {}: {e}", seed.display()))
+        })?;
+        if seeded {
+            break;
+        }
     }
-    let (Ok(mut touched), Ok(theirs)) = (reference.touched_paths(), sub.touched_paths()) else {
-        return Ok(());
-    };
-    touched.extend(theirs);
-    ws.seed_build(&seed, &touched)
-        .map_err(|e| InfraError::Other(format!("seeding the build from the reference: {e}")))?;
     Ok(())
 }
 

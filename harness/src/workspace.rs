@@ -207,7 +207,15 @@ impl Workspace {
         if self.build.join(".config").exists() {
             return Ok(false);
         }
-        let _seed_lock = WorkspaceLock::acquire(seed).map_err(io(seed))?;
+        if !seed.join(SEED_MARK).exists() {
+            return Ok(false);
+        }
+        // Not waited for: a seed in use (its own build, or a run seeding
+        // from this workspace) is skipped, so two runs never wait on each
+        // other's workspace.
+        let Some(_seed_lock) = WorkspaceLock::try_acquire(seed).map_err(io(seed))? else {
+            return Ok(false);
+        };
         if !seed.join(SEED_MARK).exists() || seed.join(OVERLAY_MARK).exists() {
             return Ok(false);
         }

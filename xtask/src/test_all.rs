@@ -95,6 +95,11 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
     let mut problems = Vec::new();
     let mut lines = Vec::new();
     let mut skipped = 0;
+    // Every reference first, then the mutants: a reference's finished build
+    // seeds the other assignments' references on the same tree and arch
+    // (one cold kernel per tree and arch), and a mutant's overlay would
+    // unmark it as a seed.
+    let mut references = Vec::new();
     for target in targets {
         let started = Instant::now();
         let dir = out.join(paths::component(&target.name));
@@ -156,6 +161,24 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
                 problems.push(format!("{}: {why}", target.name));
             }
         }
+        references.push((target, src, reference, started.elapsed()));
+    }
+    for (target, src, reference, reference_time) in references {
+        let started = Instant::now();
+        let dir = out.join(paths::component(&target.name));
+        let kernel_src = sources.get(&target.series_name).map(PathBuf::as_path);
+        let req = Request {
+            catalog: &catalog,
+            target,
+            submission: None,
+            kernel_src,
+            out: &dir.join("reference"),
+            overlay: None,
+            only: vec![],
+            discard_workspace: false,
+            allow_unsandboxed: false,
+            build_timeout: None,
+        };
         let mut caught = 0;
         let mut mutant_count = 0;
         if mutants.wanted(&target.name) {
@@ -203,7 +226,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
             reference.verdict.as_str(),
             reference.passed(),
             reference.tests.len(),
-            started.elapsed().as_secs_f64(),
+            (reference_time + started.elapsed()).as_secs_f64(),
             reference.kernel.as_ref().map(|k| k.version.as_str()).unwrap_or("?"),
             match &reference.kernel {
                 Some(k) if k.substitute => format!(", substitute from {}", k.origin),
