@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup | test-all | test | ci-matrix`.
+//! Project tasks: `cargo xtask setup | test-all | test | ci-matrix | bench`.
 
+mod bench;
 mod fresh_root;
 mod gradescope;
 mod serial_snapshot;
@@ -47,6 +48,26 @@ enum Task {
     },
     /// What CI runs: setup, lints, unit and end-to-end tests, then test-all.
     Test,
+    /// Benchmark (one thing at a time, on one tree and .config): bare make vs
+    /// a cold kgrade run (P1), student rebuilds (P2), boots per arch (P3),
+    /// optionally kunit.py (P4); a Markdown table in target/bench/.
+    Bench {
+        #[arg(long, default_value = "tracker/6.1/x86_64")]
+        target: String,
+        /// Also time `kunit.py run --arch=x86_64` on the same tree (P4).
+        #[arg(long)]
+        kunit: bool,
+        /// Skip the boots of the other arches (P3 then has the target's only).
+        #[arg(long)]
+        skip_p3: bool,
+        /// Class-scale projection: students, targets each and machines.
+        #[arg(long, default_value_t = 200)]
+        students: u32,
+        #[arg(long = "class-targets", default_value_t = 4)]
+        class_targets: u32,
+        #[arg(long, default_value_t = 1)]
+        machines: u32,
+    },
     /// The GitHub Actions matrix (one job per target) as JSON.
     CiMatrix,
     /// actionlint over .github/workflows.
@@ -110,6 +131,21 @@ fn main() -> ExitCode {
             test_all::run(&targets, &mutants, &sources, &out)
         }
         Task::Test => test_all::ci(),
+        Task::Bench {
+            target,
+            kunit,
+            skip_p3,
+            students,
+            class_targets,
+            machines,
+        } => bench::run(&bench::Options {
+            target,
+            kunit,
+            skip_p3,
+            students,
+            targets: class_targets,
+            machines,
+        }),
         Task::CiMatrix => test_all::matrix(),
         Task::LintWorkflows => workflows::files().and_then(|f| workflows::lint(&f)),
         Task::GradescopeBundle {
