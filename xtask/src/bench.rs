@@ -579,7 +579,11 @@ pub fn run(opts: &Options) -> Result<()> {
         .unwrap_or_else(|| root.join("target"));
     let kgrade = target_dir.join("release/kgrade");
     // The guest /init is built once here, not inside a timed run.
-    for t in &catalog.targets {
+    for t in catalog
+        .targets
+        .iter()
+        .filter(|t| !opts.skip_p3 || t.arch_name == target.arch_name)
+    {
         kgrade::guest::build(&root, &t.arch).with_context(|| format!("guest for {}", t.name))?;
     }
     let src = source::resolve(&target.series_name, &target.series, None, &warm)?;
@@ -932,5 +936,36 @@ diff --git a/arch/x86/entry/syscalls/syscall_64.tbl b/arch/x86/entry/syscalls/sy
     fn new_files_are_those_from_dev_null() {
         assert_eq!(new_files(&series()), vec!["kernel/x.c".to_string()]);
         assert_eq!(touched(&series()).len(), 3);
+    }
+
+    #[test]
+    fn the_tracker_reference_varies_where_a_student_differs() {
+        let dir = kgrade::paths::project_root().join("kernel-patches/tracker/6.1");
+        let reference = read_series(&dir).unwrap();
+        let created = new_files(&reference);
+        assert!(
+            created.contains(&"kernel/tracker/tracker.c".to_string()),
+            "{created:?}"
+        );
+        let mut files = vec![
+            "include/linux/syscalls.h".to_string(),
+            "arch/x86/entry/syscalls/syscall_64.tbl".to_string(),
+        ];
+        files.extend(created);
+        let (varied, changed) = vary_series(&reference, &files);
+        for f in [
+            "include/linux/syscalls.h",
+            "arch/x86/entry/syscalls/syscall_64.tbl",
+            "kernel/tracker/tracker.c",
+            "include/linux/resource_tracker.h",
+        ] {
+            assert!(changed.iter().any(|c| c == f), "{f} not in {changed:?}");
+        }
+        let differing = varied
+            .iter()
+            .zip(&reference)
+            .flat_map(|((_, a), (_, b))| a.lines().zip(b.lines()).filter(|(x, y)| x != y))
+            .count();
+        assert_eq!(differing, changed.len(), "one line per changed file");
     }
 }
