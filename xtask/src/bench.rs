@@ -321,7 +321,10 @@ struct Bench {
     sh: Shell,
     root: PathBuf,
     kgrade: PathBuf,
+    /// Build dirs and copies: removed at the end.
     scratch: PathBuf,
+    /// Each run's result.json and logs: kept (small), replaced next run.
+    logs: PathBuf,
     jobs: usize,
     log: Vec<String>,
 }
@@ -336,7 +339,8 @@ impl Bench {
         submission: Option<&Path>,
         cache: Option<&Path>,
     ) -> Result<KgradeRun> {
-        let out = self.scratch.join(format!("out-{label}"));
+        let out = self.logs.join(label);
+        let _ = std::fs::remove_dir_all(&out);
         let kgrade = &self.kgrade;
         let mut c = cmd!(self.sh, "{kgrade} run --target {target} --out {out}").quiet();
         if let Some(s) = submission {
@@ -415,7 +419,10 @@ impl Bench {
         let step = |args: Vec<String>, what: &str| -> Result<f64> {
             eprintln!("bench: bare make {what}");
             let vars = vars.clone();
-            let log = o.with_extension(format!("{}.log", args.last().map_or("", |a| a.as_str())));
+            let log = self.logs.join(format!(
+                "bare-j{jobs}-{}.log",
+                args.last().map_or("", |a| a.as_str())
+            ));
             let started = Instant::now();
             let done = cmd!(self.sh, "make -C {tree} {vars...} {args...}")
                 .envs(env)
@@ -463,7 +470,7 @@ impl Bench {
         .ignore_status()
         .output()?;
         let took = started.elapsed().as_secs_f64();
-        let log = self.scratch.join("kunit.log");
+        let log = self.logs.join("kunit.log");
         let mut text = done.stdout;
         text.extend_from_slice(&done.stderr);
         std::fs::write(&log, &text)?;
@@ -597,6 +604,7 @@ pub fn run(opts: &Options) -> Result<()> {
         root: root.clone(),
         kgrade,
         scratch: scratch.path().to_path_buf(),
+        logs: bench_dir.join("logs"),
         jobs,
         log: Vec::new(),
     };
@@ -713,18 +721,24 @@ pub fn run(opts: &Options) -> Result<()> {
             if seen.contains(&t.arch_name) {
                 continue;
             }
-            // Prefer the same assignment and series; any target of the arch will do.
-            let pick = catalog
+            // Prefer the same assignment and series; any target of the arch
+            // whose kernel is here will do (tried in that order: a series
+            // without a stand-in may try the network).
+            let mut candidates: Vec<&Target> = catalog
                 .targets
                 .iter()
                 .filter(|c| c.arch_name == t.arch_name)
-                .filter(|c| source::resolve(&c.series_name, &c.series, None, &warm).is_ok())
-                .max_by_key(|c| {
-                    (
-                        c.assignment.name == target.assignment.name,
-                        c.series_name == target.series_name,
-                    )
-                });
+                .collect();
+            candidates.sort_by_key(|c| {
+                std::cmp::Reverse((
+                    c.assignment.name == target.assignment.name,
+                    c.series_name == target.series_name,
+                    c.series.substitute.is_some(),
+                ))
+            });
+            let pick = candidates
+                .into_iter()
+                .find(|c| source::resolve(&c.series_name, &c.series, None, &warm).is_ok());
             seen.push(t.arch_name.clone());
             let Some(pick) = pick else {
                 notes.push(format!(
