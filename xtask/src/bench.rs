@@ -298,11 +298,17 @@ impl FreshCache {
         std::fs::create_dir_all(&sources)?;
         let sh = Shell::new()?;
         cmd!(sh, "cp -al {extracted} {sources}/").quiet().run()?;
-        // The remembered sha256 of the tarball: hashing it is not building.
-        std::fs::create_dir_all(fresh.join("tarballs"))?;
+        // The tarballs (linked: kgrade replaces, never rewrites them) and
+        // what it remembers of them (copied with their times): hashing or
+        // downloading a tarball is not building.
+        let tarballs = fresh.join("tarballs");
+        std::fs::create_dir_all(&tarballs)?;
         for e in std::fs::read_dir(warm.join("tarballs"))?.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".sha256") {
-                std::fs::copy(e.path(), fresh.join("tarballs").join(e.file_name()))?;
+            let (from, to) = (e.path(), tarballs.join(e.file_name()));
+            if e.file_name().to_string_lossy().contains(".tar.") && !is_note(&from) {
+                std::fs::hard_link(&from, &to)?;
+            } else {
+                cmd!(sh, "cp -p {from} {to}").quiet().run()?;
             }
         }
         if warm.join("kvm-probe").is_file() {
@@ -315,6 +321,12 @@ impl FreshCache {
     fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// kgrade's small files beside a tarball (its sha256, a failed download).
+fn is_note(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "sha256" || e == "unreachable" || e == "partial")
 }
 
 struct Bench {
@@ -347,7 +359,9 @@ impl Bench {
             c = c.args(["--submission".as_ref(), s.as_os_str()]);
         }
         if let Some(cache) = cache {
-            c = c.env("KGRADE_CACHE", cache);
+            // Offline: the fresh cache has what the warm one resolved, and a
+            // download attempt is not part of a build.
+            c = c.env("KGRADE_CACHE", cache).env("KGRADE_OFFLINE", "1");
         }
         eprintln!("bench: {label}: kgrade run --target {target}");
         let started = Instant::now();
