@@ -1046,4 +1046,65 @@ diff --git a/arch/x86/entry/syscalls/syscall_64.tbl b/arch/x86/entry/syscalls/sy
             ]
         );
     }
+
+    #[test]
+    fn a_fresh_cache_has_the_sources_and_notes_but_no_build_and_goes_away() {
+        use std::os::unix::fs::MetadataExt;
+        let warm = tempfile::tempdir().unwrap();
+        let w = warm.path();
+        let tree = w.join("sources/0123456789abcdef/linux-x");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("Makefile"), "VERSION = 6\n").unwrap();
+        std::fs::create_dir_all(w.join("tarballs")).unwrap();
+        std::fs::write(w.join("tarballs/linux-x.tar.xz"), "tar").unwrap();
+        std::fs::write(w.join("tarballs/linux-x.tar.xz.unreachable"), "offline").unwrap();
+        // An old note: a copy dated now would make kgrade skip a download it would try.
+        std::fs::File::options()
+            .write(true)
+            .open(w.join("tarballs/linux-x.tar.xz.unreachable"))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+            .unwrap();
+        std::fs::write(w.join("kvm-probe"), "tcg").unwrap();
+        std::fs::create_dir_all(w.join("ccache-shared/0")).unwrap();
+        let src = KernelSource {
+            tree: tree.clone(),
+            version: "6.0.0".into(),
+            substitute: true,
+            origin: "test".into(),
+            tarball_sha256: None,
+        };
+        let fresh = FreshCache::new(w, &src).unwrap();
+        let f = fresh.path().to_path_buf();
+        assert!(f.starts_with(w.join("bench")));
+        let copied = f.join("sources/0123456789abcdef/linux-x/Makefile");
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+        assert_eq!(meta(&copied).ino(), meta(&tree.join("Makefile")).ino());
+        let tarball = f.join("tarballs/linux-x.tar.xz");
+        assert_eq!(
+            meta(&tarball).ino(),
+            meta(&w.join("tarballs/linux-x.tar.xz")).ino()
+        );
+        let note = f.join("tarballs/linux-x.tar.xz.unreachable");
+        let warm_note = w.join("tarballs/linux-x.tar.xz.unreachable");
+        assert_ne!(
+            meta(&note).ino(),
+            meta(&warm_note).ino(),
+            "notes are copies"
+        );
+        assert_eq!(
+            meta(&note).mtime(),
+            meta(&warm_note).mtime(),
+            "with their times"
+        );
+        assert_eq!(
+            std::fs::read_link(f.join("build.lock")).unwrap(),
+            w.join("build.lock")
+        );
+        assert!(f.join("kvm-probe").is_file());
+        assert!(!f.join("ccache-shared").exists() && !f.join("workspaces").exists());
+        drop(fresh);
+        assert!(!f.exists());
+        assert!(tree.join("Makefile").is_file(), "the warm tree stays");
+    }
 }
