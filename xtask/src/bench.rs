@@ -480,6 +480,8 @@ impl Bench {
             self.sh,
             "python3 {kunit} run --arch=x86_64 {build_dir} {jobs}"
         )
+        // No __pycache__ in the (linked) tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .quiet()
         .ignore_status()
         .output()?;
@@ -624,7 +626,7 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     let src = source::resolve(&target.series_name, &target.series, None, &warm)?;
     let bench_dir = target_dir.join("bench");
-    std::fs::create_dir_all(&bench_dir)?;
+    std::fs::create_dir_all(bench_dir.join("logs"))?;
     let scratch = tempfile::Builder::new()
         .prefix("scratch-")
         .tempdir_in(&bench_dir)?;

@@ -60,11 +60,13 @@ enum Task {
         /// Skip the boots of the other arches (P3 then has the target's only).
         #[arg(long)]
         skip_p3: bool,
-        /// Class-scale projection: students, targets each and machines.
+        /// Class-scale projection: students in the class.
         #[arg(long, default_value_t = 200)]
         students: u32,
+        /// Class-scale projection: targets each student is graded on.
         #[arg(long = "class-targets", default_value_t = 4)]
         class_targets: u32,
+        /// Class-scale projection: machines grading at once.
         #[arg(long, default_value_t = 1)]
         machines: u32,
     },
