@@ -49,6 +49,10 @@ enum Command {
         /// Build time limit in seconds (default: the assignment's).
         #[arg(long)]
         build_timeout: Option<u64>,
+        /// The OUT of a finished reference run on this target: this run's
+        /// serial console is compared with its, into OUT/serial.diff.
+        #[arg(long)]
+        reference: Option<PathBuf>,
     },
     /// Grade a class: every submission in DIR on every target of an assignment.
     ///
@@ -307,6 +311,7 @@ fn main() -> ExitCode {
             only,
             no_sandbox,
             build_timeout,
+            reference,
         } => {
             let target = match catalog.target(&target) {
                 Ok(t) => t,
@@ -341,6 +346,16 @@ fn main() -> ExitCode {
                     // The table quotes the guest and the build: no escape sequences.
                     print!("{}", printable(&r.table()));
                     println!("result: {}", out.join("result.json").display());
+                    if let Some(reference) = &reference {
+                        match outputs::write_serial_diff(reference, &out) {
+                            Ok(()) => println!(
+                                "serial diff: {}",
+                                out.join(outputs::SERIAL_DIFF).display()
+                            ),
+                            // The verdict stands; only the comparison is missing.
+                            Err(e) => eprintln!("kgrade: no serial diff: {e}"),
+                        }
+                    }
                     if r.verdict == kgrade::verdict::Verdict::Pass {
                         ExitCode::SUCCESS
                     } else {

@@ -16,6 +16,8 @@ pub const SUMMARY: &str = "summary.md";
 pub const JUNIT: &str = "junit.xml";
 pub const REPORT_INDEX: &str = "report/index.html";
 pub const GRADESCOPE: &str = "results.json";
+/// `kgrade run --reference`'s console comparison, beside result.json.
+pub const SERIAL_DIFF: &str = "serial.diff";
 
 /// What a console diff may cost: a submission's kernel writes the console,
 /// up to the boot's 4 MiB cap, and every report is rewritten on each
@@ -81,6 +83,22 @@ pub fn serial_diff_within(reference: &str, actual: &str, budget: &DiffBudget) ->
     Some(text)
 }
 
+/// Writes `out/serial.diff`: the console of the run in `out` against the
+/// reference run's in `reference`, normalised as in a class report, so a
+/// single run shows a student what the report would.
+pub fn write_serial_diff(reference: &Path, out: &Path) -> Result<(), GradeError> {
+    let read = |dir: &Path| {
+        let path = dir.join("serial.log");
+        std::fs::read(&path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|source| GradeError::Io { path, source })
+    };
+    let (expected, actual) = (read(reference)?, read(out)?);
+    let text = serial_diff(Some(&expected), Some(&actual))
+        .unwrap_or_else(|| "(no differences from the reference's console)\n".into());
+    write(&out.join(SERIAL_DIFF), &text)
+}
+
 fn write(path: &Path, text: &str) -> Result<(), GradeError> {
     write_atomic(path, text.as_bytes()).map_err(|source| GradeError::Io {
         path: path.to_path_buf(),
@@ -136,6 +154,24 @@ mod tests {
         assert!(d.contains("+not ok 1 register"), "{d}");
         assert_eq!(serial_diff(Some(REFERENCE), Some(REFERENCE)), None);
         assert_eq!(serial_diff(None, Some(REFERENCE)), None);
+    }
+
+    #[test]
+    fn a_single_run_gets_its_serial_diff_file() {
+        let (reference, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(reference.path().join("serial.log"), REFERENCE).unwrap();
+        std::fs::write(out.path().join("serial.log"), REFERENCE).unwrap();
+        write_serial_diff(reference.path(), out.path()).unwrap();
+        let same = std::fs::read_to_string(out.path().join(SERIAL_DIFF)).unwrap();
+        assert!(same.contains("no differences"), "{same}");
+        let failing = REFERENCE.replace("ok 1", "not ok 1");
+        std::fs::write(out.path().join("serial.log"), failing).unwrap();
+        write_serial_diff(reference.path(), out.path()).unwrap();
+        let d = std::fs::read_to_string(out.path().join(SERIAL_DIFF)).unwrap();
+        assert!(d.contains("+not ok 1 register"), "{d}");
+        // No reference console: an error, not an empty diff that looks like a pass.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(write_serial_diff(empty.path(), out.path()).is_err());
     }
 
     /// What the boot's console cap lets through, as fast as it can be told.
