@@ -16,11 +16,12 @@ finished() { [ -f "$1/done.json" ] && ! grep -q '"error"' "$1/done.json"; }
 copied=0
 for src in "$@"; do
     [ -d "$src" ] || continue
-    # The artifacts are data from an earlier run: never follow a link out.
-    find "$src" -type l -delete
     for done in "$src"/reference/*/done.json "$src"/students/*/*/done.json; do
         run=${done%/done.json}
         finished "$run" || continue
+        # The artifacts are data from an earlier run: a run holding a link
+        # (which could point anywhere on this machine) is graded again.
+        [ -z "$(find "$run" -type l -print -quit)" ] || continue
         rel=${run#"$src"/}
         finished "$out/$rel" && continue
         mkdir -p "$(dirname "$out/$rel")"

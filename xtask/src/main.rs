@@ -7,6 +7,7 @@ mod serial_snapshot;
 mod setup;
 mod slurm_cluster;
 mod test_all;
+mod workflow_scripts;
 mod workflows;
 
 use clap::{Parser, Subcommand};
