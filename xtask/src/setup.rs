@@ -289,7 +289,8 @@ fn have_cargo_plugin(sh: &Shell, sub: &str) -> bool {
 /// people, `cargo install --locked cargo-insta`).
 fn dev_tools(sh: &Shell) -> Result<()> {
     if !have_cargo_plugin(sh, "nextest") {
-        // A release build from crates.io: measured 1-2 minutes here... see README.
+        // Built from crates.io (the only registry reachable everywhere setup
+        // runs): about 11 CPU-minutes, once per machine (README, CI).
         cmd!(sh, "cargo install --locked cargo-nextest")
             .run()
             .context("installing cargo-nextest")?;
