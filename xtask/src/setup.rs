@@ -290,8 +290,12 @@ fn have_cargo_plugin(sh: &Shell, sub: &str) -> bool {
 fn dev_tools(sh: &Shell) -> Result<()> {
     if !have_cargo_plugin(sh, "nextest") {
         // Built from crates.io (the only registry reachable everywhere setup
-        // runs): about 11 CPU-minutes, once per machine (README, CI).
-        cmd!(sh, "cargo install --locked cargo-nextest")
+        // runs), once per machine, without the self-update feature: its
+        // HTTP and TLS stack is most of the build, and CI never updates.
+        cmd!(
+            sh,
+            "cargo install --locked cargo-nextest --no-default-features --features default-no-update"
+        )
             .run()
             .context("installing cargo-nextest")?;
     }
