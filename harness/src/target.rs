@@ -312,6 +312,36 @@ mod tests {
         }
     }
 
+    /// tracker and memuse kernels of one tree and arch share a .config (a
+    /// build of one seeds the other's from ccache): their fragments differ
+    /// only in options every target's tinyconfig already sets that way.
+    #[test]
+    fn tracker_and_memuse_fragments_give_the_same_config() {
+        let root = project_root();
+        let catalog = Catalog::load(&root).unwrap();
+        let options = |name: &str| {
+            let text = std::fs::read_to_string(catalog.fragment_path(name)).unwrap();
+            crate::kconfig::parse_fragments(&[text]).unwrap()
+        };
+        let (tracker, memuse) = (options("tracker.config"), options("memuse.config"));
+        let tinyconfig_already = [
+            "CONFIG_MMU",
+            "CONFIG_TRANSPARENT_HUGEPAGE",
+            "CONFIG_SWAP",
+            "CONFIG_COMPAT_BRK",
+        ];
+        for (name, want) in tracker.iter().chain(memuse.iter()) {
+            let (t, m) = (tracker.get(name), memuse.get(name));
+            let same = matches!((t, m), (Some(t), Some(m)) if t.want == m.want);
+            assert!(
+                same || tinyconfig_already.contains(&name.as_str()),
+                "{name} ({:?}) is set in one fragment only or differently",
+                want.want
+            );
+        }
+        assert!(tracker.contains_key("CONFIG_KPROBES"));
+    }
+
     #[test]
     fn unknown_target_lists_the_known_ones() {
         let catalog = Catalog::load(&project_root()).unwrap();

@@ -111,3 +111,25 @@ fn a_hanging_syscall_times_out_its_test_and_the_run_goes_on() {
     );
     assert_eq!(r.tests.len(), 3);
 }
+
+/// The COL331 students' exit cleanup, a kprobe on do_exit(), works on a
+/// kgrade kernel as it does on the course's: the kernel has KPROBES, so the
+/// exit cases pass (on tinyconfig alone register_kprobe() returned -95 and
+/// both exit cases failed for a reason that was kgrade's).
+#[test]
+#[ignore = "builds and boots real kernels; run by `cargo xtask test`"]
+fn an_exit_cleanup_by_kprobe_on_do_exit_passes_the_exit_cases() {
+    let cases = [
+        "exit.entry_removed_at_exit",
+        "exit.reused_pid_starts_fresh",
+        "threads.exit_removes_only_its_own_entry",
+    ];
+    let (r, out) = common::reference_with("exit-by-kprobe.patch", &cases);
+    let serial = std::fs::read_to_string(out.path().join("serial.log")).unwrap();
+    assert!(
+        !serial.contains("register_kprobe failed"),
+        "the kprobe was not registered:\n{serial}"
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}: {:?}", r.reason, r.tests);
+    assert_eq!(r.tests.len(), cases.len());
+}
