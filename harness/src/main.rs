@@ -330,7 +330,7 @@ fn main() -> ExitCode {
             let req = Request {
                 catalog: &catalog,
                 target,
-                submission: submission.as_deref(),
+                submission_path: submission.as_deref(),
                 kernel_src: kernel_src.as_deref(),
                 out: &out,
                 overlay: None,

@@ -28,8 +28,8 @@ pub enum MutantError {
 }
 
 /// The mutants of a reference directory (none when it has no `mutants/`).
-pub fn load(reference_dir: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantError> {
-    let dir = reference_dir.join("mutants");
+pub fn load(reference_patches: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantError> {
+    let dir = reference_patches.join("mutants");
     let list = dir.join("mutants.toml");
     if !list.is_file() {
         return Ok(vec![]);

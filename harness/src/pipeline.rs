@@ -73,7 +73,7 @@ pub struct Request<'a> {
     pub catalog: &'a Catalog,
     pub target: &'a Target,
     /// A submission path; `None` grades the reference solution.
-    pub submission: Option<&'a Path>,
+    pub submission_path: Option<&'a Path>,
     pub kernel_src: Option<&'a Path>,
     /// Where result.json and the logs go.
     pub out: &'a Path,
@@ -100,7 +100,7 @@ impl Drop for DiscardOnDrop {
 
 /// The reference solution's directory for the tree actually built: a variant
 /// for the exact `major.minor` wins over the series' own.
-pub fn reference_dir(
+pub fn reference_patches_dir(
     root: &Path,
     assignment: &str,
     source: &KernelSource,
@@ -267,15 +267,15 @@ fn stages(req: &Request, src: &KernelSource, timer: &mut Timer) -> Result<Ended,
         patched.remove_overlay(req, src)?;
     }
     match outcome {
-        Ok(judged) => Ok(Ended::Judged(sub.label, judged)),
-        Err(halt) => halt.ended(sub.label),
+        Ok(judged) => Ok(Ended::Judged(sub.origin, judged)),
+        Err(halt) => halt.ended(sub.origin),
     }
 }
 
-/// How the stages ended: the submission's label with the verdict's grounds.
+/// How the stages ended: the submission's origin with the verdict's grounds.
 enum Ended {
     Judged(String, Judged),
-    Stopped { submission: String, stop: Stopped },
+    Stopped { origin: String, stop: Stopped },
 }
 
 /// What stops the stages early.
@@ -287,9 +287,9 @@ enum Halt {
 }
 
 impl Halt {
-    fn ended(self, submission: String) -> Result<Ended, InfraError> {
+    fn ended(self, origin: String) -> Result<Ended, InfraError> {
         match self {
-            Halt::Stopped(stop) => Ok(Ended::Stopped { submission, stop }),
+            Halt::Stopped(stop) => Ok(Ended::Stopped { origin, stop }),
             Halt::Infra(e) => Err(e),
         }
     }
@@ -352,7 +352,7 @@ impl From<BuildError> for Halt {
 
 /// The submission as given on the command line (empty for the reference).
 fn submitted_path(req: &Request) -> String {
-    req.submission
+    req.submission_path
         .map(|p| p.display().to_string())
         .unwrap_or_default()
 }
@@ -360,17 +360,17 @@ fn submitted_path(req: &Request) -> String {
 /// The submission read (stage `Submission`).
 struct Loaded {
     sub: Submission,
-    /// What result.json calls it: its origin, with the overlay's name.
-    label: String,
+    /// Where it came from, with the overlay's name: result.json's `submission`.
+    origin: String,
     /// The reference and mutants are ours; anything else is a student's.
     trusted: bool,
 }
 
 fn read_submission(req: &Request, src: &KernelSource) -> Result<Loaded, Halt> {
     let target = req.target;
-    let loaded = match req.submission {
+    let loaded = match req.submission_path {
         Some(path) => submission::load(path),
-        None => submission::load(&reference_dir(
+        None => submission::load(&reference_patches_dir(
             &req.catalog.root,
             &target.assignment.name,
             src,
@@ -380,19 +380,19 @@ fn read_submission(req: &Request, src: &KernelSource) -> Result<Loaded, Halt> {
     let sub = match loaded {
         Ok(sub) => sub,
         Err(SubmissionError::Unsafe(why)) => return Err(Halt::Stopped(Stopped::Refused(why))),
-        Err(e) if req.submission.is_some() => {
+        Err(e) if req.submission_path.is_some() => {
             return Err(Halt::Stopped(Stopped::Unreadable(e.to_string())))
         }
         Err(e) => return Err(Halt::Infra(InfraError::Submission(e))),
     };
-    let label = match req.overlay {
+    let origin = match req.overlay {
         Some(o) => format!("{} + {}", sub.origin, o.name),
         None => sub.origin.clone(),
     };
     Ok(Loaded {
         sub,
-        label,
-        trusted: req.submission.is_none(),
+        origin,
+        trusted: req.submission_path.is_none(),
     })
 }
 
@@ -464,7 +464,7 @@ fn seed_build(
             && t.arch_name == target.arch_name
     }));
     for seed_target in same_first {
-        let Ok(dir) = reference_dir(
+        let Ok(dir) = reference_patches_dir(
             &req.catalog.root,
             &seed_target.assignment.name,
             src,
@@ -628,7 +628,7 @@ fn boot(req: &Request, ready: Ready) -> Result<Judged, Halt> {
     let arch = &req.target.arch;
     let Ready { wired, init } = ready;
     let syscalls = wired.plan.syscalls.clone();
-    let reference = req.submission.is_none() && req.overlay.is_none();
+    let reference = req.submission_path.is_none() && req.overlay.is_none();
     let booted = boots::run(
         &boots::Spec {
             arch,
@@ -664,13 +664,13 @@ fn run_result(
         tarball_sha256: src.tarball_sha256.clone(),
     });
     match ended {
-        Ended::Stopped { submission, stop } => {
+        Ended::Stopped { origin, stop } => {
             let decision = verdict::stopped(stop);
             RunResult {
                 target: target.name.clone(),
                 verdict: decision.verdict,
                 reason: decision.reason,
-                submission,
+                submission_origin: origin,
                 kernel,
                 syscalls: BTreeMap::new(),
                 missing_syscalls: vec![],
@@ -682,7 +682,7 @@ fn run_result(
                 boots: vec![],
             }
         }
-        Ended::Judged(submission, j) => {
+        Ended::Judged(origin, j) => {
             let boots::Booted {
                 judgement,
                 boots,
@@ -694,7 +694,7 @@ fn run_result(
                 target: target.name.clone(),
                 verdict: decision.verdict,
                 reason: decision.reason,
-                submission,
+                submission_origin: origin,
                 kernel,
                 syscalls: j.syscalls,
                 missing_syscalls: j.missing,

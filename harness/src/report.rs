@@ -44,7 +44,10 @@ pub struct RunResult {
     pub verdict: Verdict,
     /// One line on why: "40/40 tests passed", the failing patch, the panic line.
     pub reason: String,
-    pub submission: String,
+    /// What was graded: the submission's origin (its path, or the
+    /// reference's patches), with a mutant overlay's name.
+    #[serde(rename = "submission")]
+    pub submission_origin: String,
     pub kernel: Option<KernelInfo>,
     pub syscalls: BTreeMap<String, u32>,
     #[serde(default)]
@@ -177,7 +180,7 @@ mod tests {
             target: "tracker/6.1/x86_64".into(),
             verdict: Verdict::Fail,
             reason: "1/2 tests passed".into(),
-            submission: "reference".into(),
+            submission_origin: "reference".into(),
             kernel: Some(KernelInfo {
                 version: "6.1.176".into(),
                 canonical: "6.1.6".into(),

@@ -166,13 +166,13 @@ pub fn merge(
     for t in &first.targets {
         let finished = manifests
             .iter()
-            .map(|(p, _)| record::reference_dir(p, t))
+            .map(|(p, _)| record::reference_run_dir(p, t))
             .find(|d| {
                 record::read_done(d).is_some_and(|d| d.error.is_none())
                     && crate::report::RunResult::read(d).is_ok()
             });
         if let Some(from) = finished {
-            replace_with_copy(&from, &record::reference_dir(out, t))?;
+            replace_with_copy(&from, &record::reference_run_dir(out, t))?;
         }
     }
     let merged = Manifest {

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod record;
 pub mod results;
 pub mod slurm;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -157,13 +158,13 @@ struct Job<'c> {
     student: Option<usize>,
     label: String,
     target: &'c Target,
-    submission: Option<PathBuf>,
+    submission_path: Option<PathBuf>,
     dir: PathBuf,
     key: String,
-    fingerprint: String,
+    submission_digest: String,
 }
 
-/// Per target: the inputs key and the reference's fingerprint.
+/// Per target: the inputs key and the reference's submission digest.
 fn plan_inputs(
     catalog: &Catalog,
     targets: &[&Target],
@@ -172,9 +173,13 @@ fn plan_inputs(
     for t in targets {
         let src = source::resolve(&t.series_name, &t.series, None, &paths::cache_root())
             .map_err(InfraError::from)?;
-        let ref_dir =
-            pipeline::reference_dir(&catalog.root, &t.assignment.name, &src, &t.series_name)?;
-        let fp = record::fingerprint(&ref_dir);
+        let ref_dir = pipeline::reference_patches_dir(
+            &catalog.root,
+            &t.assignment.name,
+            &src,
+            &t.series_name,
+        )?;
+        let fp = record::submission_digest(&ref_dir);
         let inputs = record::inputs_key(catalog, t, &src, &fp)?;
         out.insert(t.name.clone(), (inputs, fp));
     }
@@ -220,7 +225,7 @@ pub fn grade(
     for t in &targets {
         let (inputs_key, fp) = &inputs[&t.name];
         let key = record::run_key(inputs_key, fp);
-        let dir = record::reference_dir(&opts.out, &t.name);
+        let dir = record::reference_run_dir(&opts.out, &t.name);
         if record::is_done(&dir, &key) {
             reused += 1;
             continue;
@@ -229,15 +234,15 @@ pub fn grade(
             student: None,
             label: "reference".into(),
             target: t,
-            submission: None,
+            submission_path: None,
             dir,
             key,
-            fingerprint: fp.clone(),
+            submission_digest: fp.clone(),
         });
     }
     let mut pending = vec![0usize; graded.len()];
     for (i, s) in graded.iter().enumerate() {
-        let fp = record::fingerprint(&s.path);
+        let fp = record::submission_digest(&s.path);
         for t in &targets {
             let key = record::run_key(&inputs[&t.name].0, &fp);
             let dir = record::run_dir(&opts.out, &s.dir, &t.name);
@@ -250,10 +255,10 @@ pub fn grade(
                 student: Some(i),
                 label: s.name.clone(),
                 target: t,
-                submission: Some(s.path.clone()),
+                submission_path: Some(s.path.clone()),
                 dir,
                 key,
-                fingerprint: fp.clone(),
+                submission_digest: fp.clone(),
             });
         }
     }
@@ -342,13 +347,13 @@ fn run_job(
             let req = Request {
                 catalog,
                 target: job.target,
-                submission: job.submission.as_deref(),
+                submission_path: job.submission_path.as_deref(),
                 kernel_src: None,
                 out: &staging,
                 overlay: None,
                 only: vec![],
                 // The reference's tree stays: every target's class needs it.
-                discard_workspace: job.submission.is_some() && !opts.keep_workspaces,
+                discard_workspace: job.submission_path.is_some() && !opts.keep_workspaces,
                 allow_unsandboxed: opts.no_sandbox,
                 build_timeout: None,
             };
@@ -366,7 +371,7 @@ fn run_job(
     let mut done = Done {
         key: job.key.clone(),
         target: job.target.name.clone(),
-        submission: job.fingerprint.clone(),
+        submission_digest: job.submission_digest.clone(),
         seconds: started.elapsed().as_secs_f64(),
         error: outcome.as_ref().err().cloned(),
     };

@@ -5,7 +5,7 @@
 use super::manifest::Manifest;
 use super::record::{student_dir, write_atomic};
 use super::results::ClassResults;
-use super::{gradebook, gradescope, html, junit, GradeError};
+use super::{gradebook, gradescope, html, junit, summary, GradeError};
 use crate::rubric::Rubric;
 use crate::transcript::normalise;
 use std::path::Path;
@@ -113,7 +113,7 @@ pub fn write_reports(
 ) -> Result<ClassResults, GradeError> {
     let class = ClassResults::load(out, manifest, rubric);
     write(&out.join(GRADEBOOK), &gradebook::csv(&class))?;
-    write(&out.join(SUMMARY), &gradebook::summary(&class))?;
+    write(&out.join(SUMMARY), &summary::markdown(&class))?;
     write(&out.join(JUNIT), &junit::junit(&class))?;
     let reference_serials: Vec<Option<String>> =
         class.references.iter().map(|r| r.serial()).collect();

@@ -22,7 +22,8 @@ pub struct Done {
     pub key: String,
     pub target: String,
     /// The submission's digest (or why it could not be read).
-    pub submission: String,
+    #[serde(rename = "submission")]
+    pub submission_digest: String,
     /// Wall-clock seconds the run took.
     pub seconds: f64,
     /// An infrastructure error (not the student's doing): the run is redone
@@ -41,24 +42,26 @@ pub fn run_dir(out: &Path, student_dir_name: &str, target: &str) -> PathBuf {
     student_dir(out, student_dir_name).join(crate::paths::component(target))
 }
 
-pub fn reference_dir(out: &Path, target: &str) -> PathBuf {
+/// Where the reference solution's run on `target` goes (its result.json,
+/// serial.log), beside the students'.
+pub fn reference_run_dir(out: &Path, target: &str) -> PathBuf {
     out.join("reference").join(crate::paths::component(target))
 }
 
 /// What identifies a submission for caching: the digest of its patches, or,
 /// when it cannot be loaded, the digest of why (a fixed submission changes it).
-pub fn fingerprint(path: &Path) -> String {
+pub fn submission_digest(path: &Path) -> String {
     match crate::submission::load(path) {
         Ok(sub) => sub.digest(),
         Err(e) => format!("unreadable-{}", hex(&Sha256::digest(e.to_string()))),
     }
 }
 
-pub fn run_key(inputs: &str, fingerprint: &str) -> String {
+pub fn run_key(inputs: &str, submission_digest: &str) -> String {
     let mut h = Sha256::new();
     h.update(inputs.as_bytes());
     h.update([0]);
-    h.update(fingerprint.as_bytes());
+    h.update(submission_digest.as_bytes());
     hex(&h.finalize())
 }
 
@@ -222,7 +225,7 @@ mod tests {
             target: "t".into(),
             verdict: Verdict::Pass,
             reason: String::new(),
-            submission: String::new(),
+            submission_origin: String::new(),
             kernel: None,
             syscalls: Default::default(),
             missing_syscalls: vec![],
@@ -239,7 +242,7 @@ mod tests {
         Done {
             key: key.into(),
             target: "t".into(),
-            submission: "abc".into(),
+            submission_digest: "abc".into(),
             seconds: 1.0,
             error: error.map(String::from),
         }
@@ -285,15 +288,15 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_follow_the_patches() {
+    fn submission_digests_follow_the_patches() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.patch");
         std::fs::write(&p, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n").unwrap();
-        let f1 = fingerprint(&p);
+        let f1 = submission_digest(&p);
         std::fs::write(&p, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+c\n").unwrap();
-        let f2 = fingerprint(&p);
+        let f2 = submission_digest(&p);
         assert_ne!(f1, f2);
-        let missing = fingerprint(&d.path().join("nope"));
+        let missing = submission_digest(&d.path().join("nope"));
         assert!(missing.starts_with("unreadable-"));
     }
 

@@ -150,7 +150,7 @@ impl ClassResults {
         let references = manifest
             .targets
             .iter()
-            .map(|t| RunEntry::load(&record::reference_dir(out, t), t, rubric))
+            .map(|t| RunEntry::load(&record::reference_run_dir(out, t), t, rubric))
             .collect();
         ClassResults {
             assignment: manifest.assignment.clone(),

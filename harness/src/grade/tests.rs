@@ -22,7 +22,7 @@ fn result(verdict: Verdict, failing: &[(&str, Outcome, &str)], reached: usize) -
             }
             _ => "some tests passed".into(),
         },
-        submission: "class/x".into(),
+        submission_origin: "class/x".into(),
         kernel: None,
         syscalls: Default::default(),
         missing_syscalls: vec![],
@@ -69,7 +69,7 @@ fn file(dir: &Path, r: Option<&RunResult>, error: Option<&str>, serial: &str) {
         &Done {
             key: "k".into(),
             target: T.into(),
-            submission: "d".into(),
+            submission_digest: "d".into(),
             seconds: 3.0,
             error: error.map(String::from),
         },
@@ -100,7 +100,7 @@ fn class(out: &Path) -> (Manifest, Rubric) {
     };
     let dir = |n: &str| record::run_dir(out, &crate::paths::component(n), T);
     file(
-        &record::reference_dir(out, T),
+        &record::reference_run_dir(out, T),
         Some(&result(Verdict::Pass, &[], all)),
         None,
         "boot\nok 1 a\n",
@@ -499,7 +499,7 @@ fn hostile_student_names_are_inert_in_every_report() {
     };
     let all = cases_for("tracker").count();
     file(
-        &record::reference_dir(d.path(), T),
+        &record::reference_run_dir(d.path(), T),
         Some(&result(Verdict::Pass, &[], all)),
         None,
         "",
