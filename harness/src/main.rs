@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgrade::grade::{self, outputs, results::ClassResults};
+use kgrade::grade::{self, class_reports, class_results::ClassResults};
 use kgrade::pipeline::{self, Request};
 use kgrade::target::Catalog;
 use kgrade::text::printable;
@@ -382,10 +382,10 @@ fn print_class_summary(class: &ClassResults, out: &Path) {
         println!("could not grade: {}", printable(e));
     }
     for f in [
-        outputs::GRADEBOOK,
-        outputs::SUMMARY,
-        outputs::JUNIT,
-        outputs::REPORT_INDEX,
+        class_reports::GRADEBOOK,
+        class_reports::SUMMARY,
+        class_reports::JUNIT,
+        class_reports::REPORT_INDEX,
     ] {
         println!("{}", out.join(f).display());
     }

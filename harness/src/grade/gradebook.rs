@@ -4,7 +4,7 @@
 //! A function of the results alone (no times, no paths), so a resumed or
 //! merged run writes the same bytes as an uninterrupted one.
 
-use super::results::ClassResults;
+use super::class_results::ClassResults;
 use crate::rubric::fmt_points;
 use crate::text;
 

@@ -13,7 +13,7 @@ pub const MANIFEST: &str = "grade.json";
 pub struct Manifest {
     pub assignment: String,
     pub targets: Vec<String>,
-    /// Per target, the key of every input but the submission (record.rs).
+    /// Per target, the key of every input but the submission (run_files.rs).
     pub inputs: BTreeMap<String, String>,
     /// Which shard of the class this directory holds; none for a whole class.
     #[serde(default)]
@@ -72,7 +72,7 @@ impl Manifest {
     pub fn write(&self, out: &Path) -> Result<(), GradeError> {
         let path = out.join(MANIFEST);
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
-        super::record::write_atomic(&path, text.as_bytes())
+        super::run_files::write_atomic(&path, text.as_bytes())
             .map_err(|source| GradeError::Io { path, source })
     }
 

@@ -17,6 +17,8 @@
 //! kernel builds queue.
 
 pub mod class;
+pub mod class_reports;
+pub mod class_results;
 pub mod gradebook;
 pub mod gradescope;
 pub mod html;
@@ -24,10 +26,8 @@ pub mod junit;
 pub mod manifest;
 pub mod markup;
 pub mod merge;
-pub mod outputs;
 pub mod progress;
-pub mod record;
-pub mod results;
+pub mod run_files;
 pub mod slurm;
 pub mod summary;
 #[cfg(test)]
@@ -40,10 +40,10 @@ use crate::rubric::{fmt_points, Rubric, RubricError};
 use crate::source;
 use crate::target::{Catalog, Target};
 use class::{Shard, Student};
+use class_results::ClassResults;
 use manifest::Manifest;
 use progress::Progress;
-use record::Done;
-use results::ClassResults;
+use run_files::Done;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -179,8 +179,8 @@ fn plan_inputs(
             &src,
             &t.series_name,
         )?;
-        let fp = record::submission_digest(&ref_dir);
-        let inputs = record::inputs_key(catalog, t, &src, &fp)?;
+        let fp = run_files::submission_digest(&ref_dir);
+        let inputs = run_files::inputs_key(catalog, t, &src, &fp)?;
         out.insert(t.name.clone(), (inputs, fp));
     }
     Ok(out)
@@ -224,9 +224,9 @@ pub fn grade(
     // a student's grade, and its key covers every input.
     for t in &targets {
         let (inputs_key, fp) = &inputs[&t.name];
-        let key = record::run_key(inputs_key, fp);
-        let dir = record::reference_run_dir(&opts.out, &t.name);
-        if record::is_done(&dir, &key) {
+        let key = run_files::run_key(inputs_key, fp);
+        let dir = run_files::reference_run_dir(&opts.out, &t.name);
+        if run_files::is_done(&dir, &key) {
             reused += 1;
             continue;
         }
@@ -242,11 +242,11 @@ pub fn grade(
     }
     let mut pending = vec![0usize; graded.len()];
     for (i, s) in graded.iter().enumerate() {
-        let fp = record::submission_digest(&s.path);
+        let fp = run_files::submission_digest(&s.path);
         for t in &targets {
-            let key = record::run_key(&inputs[&t.name].0, &fp);
-            let dir = record::run_dir(&opts.out, &s.dir, &t.name);
-            if opts.resume && record::is_done(&dir, &key) {
+            let key = run_files::run_key(&inputs[&t.name].0, &fp);
+            let dir = run_files::run_dir(&opts.out, &s.dir, &t.name);
+            if opts.resume && run_files::is_done(&dir, &key) {
                 reused += 1;
                 continue;
             }
@@ -295,7 +295,7 @@ pub fn grade(
         }
     });
     progress.end();
-    let class = outputs::write_reports(&opts.out, &manifest, &rubric)?;
+    let class = class_reports::write_reports(&opts.out, &manifest, &rubric)?;
     Ok(Summary { ran, reused, class })
 }
 
@@ -337,7 +337,7 @@ fn run_job(
     progress: &dyn Progress,
 ) -> (Done, Option<RunResult>) {
     let started = Instant::now();
-    let staging = record::sibling(&job.dir, "partial");
+    let staging = run_files::sibling(&job.dir, "partial");
     let _ = std::fs::remove_dir_all(&staging);
     let prefix = format!("{} {}", job.label, job.target.name);
     progress.stage(worker, &format!("{prefix}: start"));
@@ -376,7 +376,7 @@ fn run_job(
         error: outcome.as_ref().err().cloned(),
     };
     if staging.is_dir() {
-        if let Err(e) = record::place(&staging, &job.dir, &done) {
+        if let Err(e) = run_files::place(&staging, &job.dir, &done) {
             done.error = Some(format!(
                 "cannot file the result in {}: {e}",
                 job.dir.display()

@@ -221,9 +221,11 @@ pub fn write(spec: &SlurmSpec) -> Result<Vec<PathBuf>, GradeError> {
     let mut written = Vec::new();
     for (name, text) in scripts(spec)? {
         let path = dir.join(name);
-        super::record::write_atomic(&path, text.as_bytes()).map_err(|source| GradeError::Io {
-            path: path.clone(),
-            source,
+        super::run_files::write_atomic(&path, text.as_bytes()).map_err(|source| {
+            GradeError::Io {
+                path: path.clone(),
+                source,
+            }
         })?;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
         written.push(path);

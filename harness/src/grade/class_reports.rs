@@ -2,9 +2,9 @@
 //! summary.md, junit.xml, report/ (HTML) and each student's Gradescope
 //! results.json.
 
+use super::class_results::ClassResults;
 use super::manifest::Manifest;
-use super::record::{student_dir, write_atomic};
-use super::results::ClassResults;
+use super::run_files::{student_dir, write_atomic};
 use super::{gradebook, gradescope, html, junit, summary, GradeError};
 use crate::rubric::Rubric;
 use crate::transcript::normalise;

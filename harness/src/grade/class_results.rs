@@ -3,7 +3,7 @@
 //! reports of a resumed or merged run are those of one uninterrupted run.
 
 use super::manifest::Manifest;
-use super::record;
+use super::run_files;
 use crate::report::RunResult;
 use crate::rubric::{Rubric, Score};
 use crate::verdict::Verdict;
@@ -50,7 +50,7 @@ pub struct RunEntry {
 
 impl RunEntry {
     pub fn load(dir: &Path, target: &str, rubric: &Rubric) -> RunEntry {
-        let state = match (record::read_done(dir), RunResult::read(dir)) {
+        let state = match (run_files::read_done(dir), RunResult::read(dir)) {
             (Some(done), _) if done.error.is_some() => {
                 RunState::Error(done.error.unwrap_or_default())
             }
@@ -143,14 +143,14 @@ impl ClassResults {
                 runs: manifest
                     .targets
                     .iter()
-                    .map(|t| RunEntry::load(&record::run_dir(out, &s.dir, t), t, rubric))
+                    .map(|t| RunEntry::load(&run_files::run_dir(out, &s.dir, t), t, rubric))
                     .collect(),
             })
             .collect();
         let references = manifest
             .targets
             .iter()
-            .map(|t| RunEntry::load(&record::reference_run_dir(out, t), t, rubric))
+            .map(|t| RunEntry::load(&run_files::reference_run_dir(out, t), t, rubric))
             .collect();
         ClassResults {
             assignment: manifest.assignment.clone(),
