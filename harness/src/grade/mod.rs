@@ -5,8 +5,8 @@
 //! build.log, serial.log, done.json) the moment it finishes, placed
 //! atomically; the reference solution's runs go to `OUT/reference/<target>/`
 //! first, for the console diffs. A run already finished under the same key
-//! (see `record`) is never redone by `--resume`. At the end the reports are
-//! written from what is on disk (see `outputs`), so an interrupted and
+//! (see `run_files`) is never redone by `--resume`. At the end the reports are
+//! written from what is on disk (see `class_reports`), so an interrupted and
 //! resumed run, or shards merged with `kgrade merge`, give the same reports
 //! as one uninterrupted run.
 //!
