@@ -9,6 +9,7 @@
 use crate::arch::Arch;
 use crate::console;
 use crate::initramfs::Initramfs;
+use crate::ioerr::{io, IoError};
 use crate::qemu::{self, Ended, QemuError};
 use crate::report::{BootRecord, RunResult};
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
@@ -30,20 +31,10 @@ const EXCERPT_LINES: usize = 40;
 pub enum BootError {
     #[error(transparent)]
     Qemu(#[from] QemuError),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{path}: {message}")]
     Unreadable { path: PathBuf, message: String },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootError + '_ {
-    move |source| BootError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// What the boots came to.

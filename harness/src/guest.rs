@@ -6,6 +6,7 @@
 //! are linked statically with the arch's gcc.
 
 use crate::arch::Arch;
+use crate::ioerr::{io, IoError};
 use crate::process::{self, ToolError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -17,18 +18,8 @@ pub enum GuestError {
     NoToolchain(String, String),
     #[error(transparent)]
     Tool(#[from] ToolError),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GuestError + '_ {
-    move |source| GuestError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// One way to build the guest.

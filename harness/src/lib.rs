@@ -11,6 +11,7 @@ pub mod fault;
 pub mod grade;
 pub mod guest;
 pub mod initramfs;
+pub mod ioerr;
 pub mod kbuild;
 pub mod kconfig;
 pub mod ktap;

@@ -6,6 +6,7 @@
 
 use crate::boots::{self, BootError};
 use crate::guest::{self, GuestError};
+use crate::ioerr::{io, IoError};
 use crate::kbuild::{self, BuildError, BuildPolicy, Trust};
 use crate::paths;
 use crate::qemu::{self, QemuError};
@@ -53,18 +54,8 @@ pub enum InfraError {
     Syscalls(#[from] syscalls::NoTable),
     #[error("{0}")]
     Other(String),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InfraError + '_ {
-    move |source| InfraError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// What to run.
@@ -292,6 +283,12 @@ impl Halt {
             Halt::Stopped(stop) => Ok(Ended::Stopped { origin, stop }),
             Halt::Infra(e) => Err(e),
         }
+    }
+}
+
+impl From<IoError> for Halt {
+    fn from(e: IoError) -> Halt {
+        Halt::Infra(e.into())
     }
 }
 

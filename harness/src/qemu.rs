@@ -7,8 +7,9 @@
 //! processes and the obsolete syscalls) wherever the binary has one.
 
 use crate::arch::Arch;
+use crate::ioerr::{io, IoError};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,11 +24,8 @@ pub enum QemuError {
         program: String,
         source: std::io::Error,
     },
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// How a boot ended.
@@ -172,10 +170,7 @@ pub fn boot(spec: &BootSpec) -> Result<Boot, QemuError> {
             program: spec.arch.qemu.clone(),
             source,
         })?;
-    let mut log = std::fs::File::create(spec.log).map_err(|source| QemuError::Io {
-        path: spec.log.into(),
-        source,
-    })?;
+    let mut log = std::fs::File::create(spec.log).map_err(io(spec.log))?;
     let flooded = Arc::new(AtomicBool::new(false));
     let mut stdout = child.stdout.take();
     let cap = spec.console_cap;

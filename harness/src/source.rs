@@ -1,6 +1,7 @@
 //! Pristine kernel sources: fetched or found once, extracted once into the
 //! cache, never modified afterwards (each run works on its own copy).
 
+use crate::ioerr::{io, IoError};
 use crate::process::{self, ToolError};
 use crate::target::Series;
 use sha2::{Digest, Sha256};
@@ -20,20 +21,10 @@ pub enum SourceError {
     },
     #[error("{path} is not a kernel tree (no Makefile with VERSION/PATCHLEVEL)")]
     NotATree { path: PathBuf },
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error(transparent)]
     Tool(#[from] ToolError),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// A pristine, extracted kernel tree and where it came from.
@@ -202,7 +193,7 @@ fn download(url: &str, dest: &Path) -> Result<(), SourceError> {
             .arg(&partial)
             .arg(url),
     )?;
-    std::fs::rename(&partial, dest).map_err(io(dest))
+    Ok(std::fs::rename(&partial, dest).map_err(io(dest))?)
 }
 
 /// sha256 of a large tarball, remembered beside the cache keyed by the file's

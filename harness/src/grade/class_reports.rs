@@ -6,6 +6,7 @@ use super::class_results::ClassResults;
 use super::manifest::Manifest;
 use super::run_files::{student_dir, write_atomic};
 use super::{gradebook, gradescope, html, junit, summary, GradeError};
+use crate::ioerr::IoError;
 use crate::rubric::Rubric;
 use crate::transcript::normalise;
 use std::path::Path;
@@ -100,9 +101,11 @@ pub fn write_serial_diff(reference: &Path, out: &Path) -> Result<(), GradeError>
 }
 
 fn write(path: &Path, text: &str) -> Result<(), GradeError> {
-    write_atomic(path, text.as_bytes()).map_err(|source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
+    write_atomic(path, text.as_bytes()).map_err(|source| {
+        GradeError::Io(IoError {
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 

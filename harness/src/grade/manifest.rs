@@ -3,6 +3,7 @@
 
 use super::class::{Shard, Student};
 use super::GradeError;
+use crate::ioerr::{io, IoError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,10 +28,7 @@ pub struct Manifest {
 impl Manifest {
     pub fn read(out: &Path) -> Result<Manifest, GradeError> {
         let path = out.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| GradeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             GradeError::Class(format!("{} is not a kgrade manifest: {e}", path.display()))
         })?;
@@ -73,7 +71,7 @@ impl Manifest {
         let path = out.join(MANIFEST);
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
         super::run_files::write_atomic(&path, text.as_bytes())
-            .map_err(|source| GradeError::Io { path, source })
+            .map_err(|source| GradeError::Io(IoError { path, source }))
     }
 
     /// The graded students, with their names.

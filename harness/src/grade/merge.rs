@@ -11,17 +11,11 @@ use super::class_results::ClassResults;
 use super::manifest::Manifest;
 use super::run_files;
 use super::{class_reports, select_targets, GradeError};
+use crate::ioerr::io;
 use crate::paths::FileLock;
 use crate::target::Catalog;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GradeError + '_ {
-    move |source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<(), GradeError> {
     std::fs::create_dir_all(to).map_err(io(to))?;
@@ -47,7 +41,7 @@ fn replace_with_copy(from: &Path, to: &Path) -> Result<(), GradeError> {
     if to.exists() {
         std::fs::remove_dir_all(to).map_err(io(to))?;
     }
-    std::fs::rename(&staging, to).map_err(io(to))
+    Ok(std::fs::rename(&staging, to).map_err(io(to))?)
 }
 
 /// Checks that the inputs are shards of one grading and returns, per

@@ -33,6 +33,7 @@ pub mod summary;
 #[cfg(test)]
 mod tests;
 
+use crate::ioerr::{io, IoError};
 use crate::paths::{self, FileLock};
 use crate::pipeline::{self, InfraError, Request};
 use crate::report::RunResult;
@@ -45,7 +46,7 @@ use manifest::Manifest;
 use progress::Progress;
 use run_files::Done;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -63,18 +64,8 @@ pub enum GradeError {
     Infra(#[from] InfraError),
     #[error("{0} is in use by another `kgrade grade` (its lock is held)")]
     Busy(PathBuf),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GradeError + '_ {
-    move |source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// What `kgrade grade` was asked.

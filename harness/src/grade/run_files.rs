@@ -10,6 +10,7 @@
 //! actually used and the reference solution.
 
 use super::GradeError;
+use crate::ioerr::io;
 use crate::source::{hex, KernelSource};
 use crate::target::{Catalog, Target};
 use serde::{Deserialize, Serialize};
@@ -66,10 +67,7 @@ pub fn run_key(inputs: &str, submission_digest: &str) -> String {
 }
 
 fn hash_file(h: &mut Sha256, root: &Path, path: &Path) -> Result<(), GradeError> {
-    let bytes = std::fs::read(path).map_err(|source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
     h.update(
         path.strip_prefix(root)
             .unwrap_or(path)
@@ -127,10 +125,7 @@ pub fn inputs_key(
     // The target's own series and arch entries: an edit to another target
     // leaves this one's results standing.
     let targets_toml = root.join("configs/targets.toml");
-    let text = std::fs::read_to_string(&targets_toml).map_err(|source| GradeError::Io {
-        path: targets_toml.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&targets_toml).map_err(io(&targets_toml))?;
     let table: toml::Value = toml::from_str(&text)
         .map_err(|e| GradeError::Class(format!("{} is not valid: {e}", targets_toml.display())))?;
     for (section, name) in [("series", &target.series_name), ("arch", &target.arch_name)] {

@@ -6,6 +6,7 @@
 //! machine it runs on; each task starts with `kgrade doctor`.
 
 use super::GradeError;
+use crate::ioerr::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -221,12 +222,7 @@ pub fn write(spec: &SlurmSpec) -> Result<Vec<PathBuf>, GradeError> {
     let mut written = Vec::new();
     for (name, text) in scripts(spec)? {
         let path = dir.join(name);
-        super::run_files::write_atomic(&path, text.as_bytes()).map_err(|source| {
-            GradeError::Io {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        super::run_files::write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
         written.push(path);
     }
