@@ -59,7 +59,6 @@ pub enum BuildError {
 #[derive(Debug, Clone)]
 pub struct Built {
     pub image: PathBuf,
-    pub log: PathBuf,
 }
 
 /// Whose code a build compiles: decides what it may write of the cache.
@@ -312,10 +311,7 @@ pub fn build(
             first_errors: String::new(),
         });
     }
-    Ok(Built {
-        image,
-        log: log.into(),
-    })
+    Ok(Built { image })
 }
 
 /// Lines of make's own output: `make[3]: ...` and kbuild's short log

@@ -138,8 +138,6 @@ pub struct Finished {
     pub ended: Ended,
     /// stdout and stderr interleaved; head and tail kept when it was long.
     pub output: String,
-    /// Bytes of output the step printed in all.
-    pub output_len: u64,
 }
 
 /// One step: a program, its arguments (paths as seen inside), the mounts and
@@ -503,7 +501,6 @@ fn supervise(cmd: Command, step: &Step) -> Result<Finished, SandboxError> {
     Ok(Finished {
         ended,
         output: log.text(),
-        output_len: log.total,
     })
 }
 

@@ -19,17 +19,17 @@
 pub mod class;
 pub mod class_reports;
 pub mod class_results;
-pub mod gradebook;
-pub mod gradescope;
-pub mod html;
-pub mod junit;
-pub mod manifest;
-pub mod markup;
+mod gradebook;
+mod gradescope;
+mod html;
+mod junit;
+mod manifest;
+mod markup;
 pub mod merge;
 pub mod progress;
-pub mod run_files;
+mod run_files;
 pub mod slurm;
-pub mod summary;
+mod summary;
 #[cfg(test)]
 mod tests;
 
