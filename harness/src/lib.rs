@@ -3,7 +3,6 @@
 //!
 //! One module per stage of a run (see `pipeline`), plus the plumbing they share.
 
-
 mod arch;
 pub mod boots;
 pub mod console;
@@ -18,9 +17,11 @@ mod kconfig;
 pub mod ktap;
 pub mod mutants;
 pub mod paths;
+#[deny(missing_docs)]
 pub mod pipeline;
 pub mod process;
 pub mod qemu;
+#[deny(missing_docs)]
 pub mod report;
 mod rubric;
 mod sandbox;
@@ -30,5 +31,6 @@ mod syscalls;
 pub mod target;
 pub mod text;
 pub mod transcript;
+#[deny(missing_docs)]
 pub mod verdict;
 mod workspace;

@@ -23,37 +23,61 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// What stops a run that is not the submission's doing: this machine, its
+/// tools or the project's own files.
 #[derive(Debug, thiserror::Error)]
 pub enum InfraError {
+    /// The kernel source could not be found, fetched or unpacked.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The guest /init could not be found or built.
     #[error(transparent)]
     Guest(#[from] GuestError),
+    /// QEMU could not be started or run.
     #[error(transparent)]
     Qemu(#[from] QemuError),
+    /// The boots could not be run or recorded.
     #[error(transparent)]
     Boot(#[from] BootError),
+    /// The assignment has no reference solution for this kernel.
     #[error("no reference solution for {assignment} in {looked}")]
-    NoReference { assignment: String, looked: String },
+    NoReference {
+        /// The assignment.
+        assignment: String,
+        /// The directories looked in.
+        looked: String,
+    },
+    /// The build sandbox could not start.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The build failed for a reason of this machine's (full disk, OOM
+    /// killer, a missing tool).
     #[error("this machine failed the build: {0}")]
     Machine(String),
+    /// The reference solution could not be read.
     #[error(transparent)]
     Submission(#[from] SubmissionError),
+    /// The workspace could not be prepared (not a patch of the submission's).
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// The mutant overlay could not be taken off the workspace.
     #[error("cannot remove {name}: {source}")]
     Overlay {
+        /// The overlay's name.
         name: String,
+        /// Why not.
         source: WorkspaceError,
     },
+    /// The kernel build failed for a reason not the submission's.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The tree has none of the arch's syscall tables.
     #[error(transparent)]
     Syscalls(#[from] syscalls::NoTable),
+    /// Anything else, as a message.
     #[error("{0}")]
     Other(String),
+    /// I/O on a file of the run.
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -61,10 +85,13 @@ pub enum InfraError {
 /// What to run.
 #[derive(Clone)]
 pub struct Request<'a> {
+    /// The catalogue of assignments and targets.
     pub catalog: &'a Catalog,
+    /// The target to grade on.
     pub target: &'a Target,
     /// A submission path; `None` grades the reference solution.
     pub submission_path: Option<&'a Path>,
+    /// A kernel tree or tarball instead of the series' own.
     pub kernel_src: Option<&'a Path>,
     /// Where result.json and the logs go.
     pub out: &'a Path,
@@ -127,14 +154,23 @@ fn workspace_key(src: &KernelSource, sub: &Submission) -> String {
 /// and for `timings_s` in result.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Finding (or fetching) the kernel source.
     Source,
+    /// Reading the submission.
     Submission,
+    /// Copying the tree and applying the patches.
     Patch,
+    /// Waiting for the machine-wide build lock.
     Wait,
+    /// Configuring the kernel.
     Config,
+    /// Building the kernel.
     Build,
+    /// Finding the syscalls in the patched tree.
     Syscalls,
+    /// Building (or finding) the guest /init.
     Guest,
+    /// Booting the kernel and running the tests.
     Boot,
 }
 

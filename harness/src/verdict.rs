@@ -6,10 +6,13 @@ use crate::qemu::Ended;
 use kgrade_protocol::Case;
 use serde::{Deserialize, Serialize};
 
+/// How one guest test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// It passed.
     Pass,
+    /// It failed (the message says how).
     Fail,
     /// The kernel crashed while this case ran.
     Crash,
@@ -22,23 +25,32 @@ pub enum Outcome {
     Tampered,
 }
 
+/// What a run came to, in result.json and every report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Every test passed.
     Pass,
+    /// Some test did not pass.
     Fail,
     /// The submission was refused before anything ran (unsafe paths).
     Rejected,
+    /// A patch of the submission does not apply (or it could not be read).
     PatchFailed,
+    /// The kernel did not configure or build.
     BuildFailed,
+    /// The kernel did not get as far as the tests.
     BootFailed,
+    /// The kernel crashed while the tests ran.
     Crash,
+    /// The run hit its time limit.
     Timeout,
     /// The console carries results the guest did not print (see `ktap`).
     Tampered,
 }
 
 impl Verdict {
+    /// As result.json spells it: `pass`, `build-failed`, ...
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
@@ -55,6 +67,7 @@ impl Verdict {
 }
 
 impl Outcome {
+    /// As result.json spells it: `pass`, `not-run`, ...
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
@@ -67,19 +80,25 @@ impl Outcome {
     }
 }
 
+/// One guest test's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     /// `suite.case`
     pub name: String,
+    /// How it ended.
     pub outcome: Outcome,
     /// Why it did not pass (empty on a pass).
     pub message: String,
 }
 
+/// What the judge made of a boot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
+    /// The boot's verdict.
     pub verdict: Verdict,
+    /// One line on why.
     pub reason: String,
+    /// Every selected case, in plan order.
     pub tests: Vec<TestResult>,
     /// Lines that are not the guest's, each with why (bounded; empty
     /// unless the verdict is `tampered`).
@@ -95,8 +114,11 @@ const KERNEL_LINE_CHARS: usize = 160;
 /// One boot as the judge sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Boot<'a> {
+    /// The serial console, analysed.
     pub console: &'a Console,
+    /// How QEMU ended.
     pub ended: Ended,
+    /// The boot's time limit, for the messages.
     pub timeout_s: u64,
     /// The nonce in this boot's plan.
     pub nonce: &'a str,
@@ -364,7 +386,7 @@ fn run_verdict(
 /// Why a run ended before its kernel booted, as the stage that stopped it
 /// saw it: always the submission's doing (this machine's is an error).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// Refused when read or applied: unsafe paths, over a limit.
     Refused(String),
     /// A student's submission that cannot be read as patches.
@@ -394,14 +416,14 @@ pub enum Stopped {
 /// A run's verdict, one line on why, and the longer evidence for
 /// result.json's `details`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub verdict: Verdict,
-    pub reason: String,
-    pub details: String,
+pub(crate) struct Decision {
+    pub(crate) verdict: Verdict,
+    pub(crate) reason: String,
+    pub(crate) details: String,
 }
 
 /// The verdict of a run a stage stopped before any boot.
-pub fn stopped(stop: Stopped) -> Decision {
+pub(crate) fn stopped(stop: Stopped) -> Decision {
     let decision = |verdict, reason, details| Decision {
         verdict,
         reason,
@@ -462,7 +484,12 @@ pub fn stopped(stop: Stopped) -> Decision {
 
 /// The verdict of a run that booted: the judge's over its boots, held to
 /// the numbers the handout fixes (see [`fixed_numbers_verdict`]).
-pub fn booted(verdict: Verdict, reason: String, details: String, wrong: &[String]) -> Decision {
+pub(crate) fn booted(
+    verdict: Verdict,
+    reason: String,
+    details: String,
+    wrong: &[String],
+) -> Decision {
     let (verdict, reason) = fixed_numbers_verdict(verdict, reason, wrong);
     Decision {
         verdict,
@@ -475,7 +502,7 @@ pub fn booted(verdict: Verdict, reason: String, details: String, wrong: &[String
 /// numbers than the handout fixes: the course's own tester would call the
 /// fixed ones. The tests ran with the patch's numbers, so they still tell the
 /// student what works.
-pub fn fixed_numbers_verdict(
+pub(crate) fn fixed_numbers_verdict(
     verdict: Verdict,
     reason: String,
     wrong: &[String],
