@@ -12,12 +12,17 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Why the guest /init could not be found or built.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
+    /// No Rust toolchain builds for the guest's targets (the musl one, then
+    /// the arch's own).
     #[error("no Rust toolchain can build for {0}: install rustup's {0} or {1} target, or run `cargo xtask setup`")]
     NoToolchain(String, String),
+    /// A tool failed.
     #[error(transparent)]
     Tool(#[from] ToolError),
+    /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -25,8 +30,11 @@ pub enum GuestError {
 /// One way to build the guest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Toolchain {
+    /// The cargo to build with.
     pub cargo: PathBuf,
+    /// The rustc it uses.
     pub rustc: PathBuf,
+    /// The Rust target triple.
     pub target: String,
 }
 

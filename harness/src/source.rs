@@ -9,20 +9,37 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Why no kernel source is ready (never the submission's doing).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// No source for the series could be found or fetched.
     #[error("no kernel source for series {series}: {tried}")]
-    Unavailable { series: String, tried: String },
+    Unavailable {
+        /// The series.
+        series: String,
+        /// Where it was looked for.
+        tried: String,
+    },
+    /// A tarball whose sha256 is not the one expected.
     #[error("{path}: sha256 is {actual}, expected {expected}")]
     Checksum {
+        /// The tarball.
         path: PathBuf,
+        /// The sha256 the series names.
         expected: String,
+        /// The tarball's own.
         actual: String,
     },
+    /// A directory that is not a kernel tree.
     #[error("{path} is not a kernel tree (no Makefile with VERSION/PATCHLEVEL)")]
-    NotATree { path: PathBuf },
+    NotATree {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A tool (tar, curl) failed.
     #[error(transparent)]
     Tool(#[from] ToolError),
 }
@@ -30,6 +47,7 @@ pub enum SourceError {
 /// A pristine, extracted kernel tree and where it came from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KernelSource {
+    /// The pristine tree, unpacked.
     pub tree: PathBuf,
     /// `VERSION.PATCHLEVEL.SUBLEVEL` read from the tree's Makefile.
     pub version: String,
@@ -227,7 +245,7 @@ fn sha256_remembered(path: &Path, cache: &Path) -> Result<String, SourceError> {
     Ok(sha)
 }
 
-pub fn sha256_file(path: &Path) -> Result<String, SourceError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, SourceError> {
     let mut file = std::fs::File::open(path).map_err(io(path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
