@@ -347,10 +347,10 @@ fn main() -> ExitCode {
                     print!("{}", printable(&r.table()));
                     println!("result: {}", out.join("result.json").display());
                     if let Some(reference) = &reference {
-                        match outputs::write_serial_diff(reference, &out) {
+                        match class_reports::write_serial_diff(reference, &out) {
                             Ok(()) => println!(
                                 "serial diff: {}",
-                                out.join(outputs::SERIAL_DIFF).display()
+                                out.join(class_reports::SERIAL_DIFF).display()
                             ),
                             // The verdict stands; only the comparison is missing.
                             Err(e) => eprintln!("kgrade: no serial diff: {e}"),

@@ -15,15 +15,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Why QEMU could not run a boot (never the submission's doing).
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
     #[error(
         "cannot start {program}: {source} (apt-get install qemu-system; `kgrade doctor` checks)"
     )]
+    /// QEMU could not be started.
     Spawn {
+        /// The QEMU binary.
         program: String,
+        /// Why not.
         source: std::io::Error,
     },
+    /// The console log could not be written.
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -40,22 +45,35 @@ pub enum Ended {
     Flooded,
 }
 
+/// One boot, as QEMU left it.
 #[derive(Debug, Clone)]
 pub struct Boot {
+    /// The serial console, up to its cap.
     pub console: String,
+    /// How QEMU ended.
     pub ended: Ended,
+    /// How long it ran.
     pub seconds: f64,
+    /// The accelerator used (tcg or kvm).
     pub accel: String,
 }
 
+/// What to boot, and how.
 #[derive(Debug, Clone)]
 pub struct BootSpec<'a> {
+    /// The machine.
     pub arch: &'a Arch,
+    /// The kernel image.
     pub kernel: &'a Path,
+    /// The initramfs.
     pub initrd: &'a Path,
+    /// Wall-clock limit for the whole boot.
     pub timeout: Duration,
+    /// Bytes of console kept; past it the boot is stopped as flooded.
     pub console_cap: usize,
+    /// Where the console is written.
     pub log: &'a Path,
+    /// `tcg` or `kvm`.
     pub accel: &'a str,
 }
 

@@ -85,7 +85,9 @@ pub fn discover(dir: &Path, out: Option<&Path>) -> Result<Vec<Student>, GradeErr
 /// Shard `index` of `count` (1-based), e.g. `2/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// Which shard, from 1.
     pub index: usize,
+    /// How many shards in all.
     pub count: usize,
 }
 

@@ -10,9 +10,12 @@ use std::path::Path;
 
 pub const MANIFEST: &str = "grade.json";
 
+/// `grade.json`: what an output directory holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The assignment graded.
     pub assignment: String,
+    /// Its targets, in order.
     pub targets: Vec<String>,
     /// Per target, the key of every input but the submission (run_files.rs).
     pub inputs: BTreeMap<String, String>,
@@ -26,6 +29,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Reads `out/grade.json`.
     pub fn read(out: &Path) -> Result<Manifest, GradeError> {
         let path = out.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
@@ -67,6 +71,7 @@ impl Manifest {
         Ok(())
     }
 
+    /// Writes `out/grade.json`, replacing any older one whole.
     pub fn write(&self, out: &Path) -> Result<(), GradeError> {
         let path = out.join(MANIFEST);
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";

@@ -42,28 +42,36 @@ use crate::source;
 use crate::target::{Catalog, Target};
 use class::{Shard, Student};
 use class_results::ClassResults;
-use manifest::Manifest;
+pub use manifest::Manifest;
 use progress::Progress;
-use run_files::Done;
+pub use run_files::Done;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Why a class could not be graded (or its reports written).
 #[derive(Debug, thiserror::Error)]
 pub enum GradeError {
+    /// The class directory is not usable.
     #[error("{0}")]
     Class(String),
+    /// No target of the assignment (the assignment, the known ones).
     #[error("no target of assignment `{0}` (known assignments: {1})")]
     NoSuchAssignment(String, String),
+    /// A target not of the assignment (the target, the assignment, its targets).
     #[error("target `{0}` is not a target of assignment `{1}` (its targets: {2})")]
     NotInAssignment(String, String, String),
+    /// The rubric is not valid.
     #[error(transparent)]
     Rubric(#[from] RubricError),
+    /// The reference run failed for a reason of this machine's.
     #[error(transparent)]
     Infra(#[from] InfraError),
+    /// The output directory is locked by another `kgrade grade`.
     #[error("{0} is in use by another `kgrade grade` (its lock is held)")]
     Busy(PathBuf),
+    /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -71,13 +79,19 @@ pub enum GradeError {
 /// What `kgrade grade` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The assignment to grade.
     pub assignment: String,
     /// Target names; empty means every target of the assignment.
     pub targets: Vec<String>,
+    /// The class directory: one submission per student.
     pub dir: PathBuf,
+    /// The output directory.
     pub out: PathBuf,
+    /// Runs at once.
     pub jobs: usize,
+    /// Grade only this shard of the class.
     pub shard: Option<Shard>,
+    /// Keep finished runs (and redo only the rest).
     pub resume: bool,
     /// Keep each student's patched tree and build directory in the cache
     /// (a rerun then takes seconds, not a minute, at about 100 MB a run).
@@ -93,6 +107,7 @@ pub struct Summary {
     pub ran: usize,
     /// Finished runs found and kept (including the reference's).
     pub reused: usize,
+    /// The class, as graded.
     pub class: ClassResults,
 }
 

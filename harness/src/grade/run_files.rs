@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 /// Written last into a run's directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Done {
+    /// The key the run is filed under (see [`run_key`]).
     pub key: String,
+    /// The target it ran on.
     pub target: String,
     /// The submission's digest (or why it could not be read).
     #[serde(rename = "submission")]

@@ -9,22 +9,30 @@ use super::GradeError;
 use crate::ioerr::io;
 use std::path::{Path, PathBuf};
 
+/// What `kgrade grade --emit-slurm` writes scripts for.
 #[derive(Debug, Clone)]
 pub struct SlurmSpec {
     /// The kgrade binary the tasks run (inside the container with `container`).
     pub kgrade: PathBuf,
     /// The project checkout (configs, kernel-patches, guest-tests).
     pub root: PathBuf,
+    /// The class directory.
     pub dir: PathBuf,
+    /// The output directory the merge writes.
     pub out: PathBuf,
+    /// The assignment.
     pub assignment: String,
     /// As given with --targets (empty: every target of the assignment).
     pub targets: Vec<String>,
     /// How many targets that is.
     pub target_count: usize,
+    /// Runs at once in each task.
     pub jobs: usize,
+    /// Shards (array tasks).
     pub shards: usize,
+    /// Students in the class.
     pub students: usize,
+    /// Passed through to sbatch.
     pub sbatch: SbatchOptions,
     /// An Apptainer image (images/kgrade.def) each task runs kgrade in.
     pub container: Option<PathBuf>,
@@ -33,7 +41,9 @@ pub struct SlurmSpec {
 /// What the cluster wants on every job: passed through to sbatch.
 #[derive(Debug, Clone, Default)]
 pub struct SbatchOptions {
+    /// `--account`.
     pub account: Option<String>,
+    /// `--partition`.
     pub partition: Option<String>,
     /// The array tasks' time limit (default: estimated from the class size).
     pub time: Option<String>,
@@ -95,7 +105,7 @@ fn kgrade_call(spec: &SlurmSpec) -> String {
     }
 }
 
-pub fn scripts(spec: &SlurmSpec) -> Result<Vec<(&'static str, String)>, GradeError> {
+pub(crate) fn scripts(spec: &SlurmSpec) -> Result<Vec<(&'static str, String)>, GradeError> {
     let n = spec.shards;
     let out = &spec.out;
     let targets = if spec.targets.is_empty() {
