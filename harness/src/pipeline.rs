@@ -294,14 +294,17 @@ fn stages(req: &Request, src: &KernelSource, timer: &mut Timer) -> Result<Ended,
         patched.remove_overlay(req, src)?;
     }
     match outcome {
-        Ok(judged) => Ok(Ended::Judged(sub.origin, judged)),
+        Ok(judged) => Ok(Ended::Judged {
+            origin: sub.origin,
+            judged,
+        }),
         Err(halt) => halt.ended(sub.origin),
     }
 }
 
 /// How the stages ended: the submission's origin with the verdict's grounds.
 enum Ended {
-    Judged(String, Judged),
+    Judged { origin: String, judged: Judged },
     Stopped { origin: String, stop: Stopped },
 }
 
@@ -715,7 +718,7 @@ fn run_result(
                 boots: vec![],
             }
         }
-        Ended::Judged(origin, j) => {
+        Ended::Judged { origin, judged: j } => {
             let boots::Booted {
                 judgement,
                 boots,
