@@ -782,6 +782,25 @@ fn choose_accel(
 mod tests {
     use super::*;
 
+    /// A stage's error stops the run with a verdict only when the
+    /// submission is at fault; this machine's faults stay errors.
+    #[test]
+    fn only_the_submissions_faults_become_verdicts() {
+        let stopped = |h: Halt| matches!(h, Halt::Stopped(_));
+        assert!(stopped(Halt::from(BuildError::Failed {
+            reason: "make exited 2".into(),
+            first_errors: String::new(),
+        })));
+        assert!(stopped(Halt::from(BuildError::ConfigDropped(vec![]))));
+        assert!(!stopped(Halt::from(BuildError::Machine(
+            "disk full".into()
+        ))));
+        assert!(stopped(Halt::from(WorkspaceError::Submission(
+            SubmissionError::Unsafe("../x".into())
+        ))));
+        assert!(!stopped(Halt::from(WorkspaceError::Copy("EIO".into()))));
+    }
+
     /// A student's kernel never boots under the KVM probe: only the reference
     /// run may (here the boot would fail at once: no such kernel).
     #[test]
