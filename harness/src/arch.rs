@@ -8,15 +8,25 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Arch {
+    /// The kernel's `ARCH=`.
     pub make_arch: String,
+    /// The kernel's `CROSS_COMPILE=` (empty for the host's own).
     pub cross_compile: String,
+    /// What `make` builds, e.g. `bzImage`.
     pub make_target: String,
+    /// The image it leaves, relative to the build directory.
     pub image: String,
+    /// The arch's kernel config fragment.
     pub fragment: String,
+    /// The QEMU binary.
     pub qemu: String,
+    /// QEMU's machine arguments.
     pub qemu_args: Vec<String>,
+    /// The kernel's serial console device, e.g. `ttyS0`.
     pub console: String,
+    /// The guest's Rust target triple.
     pub rust_target: String,
+    /// The linker for that target.
     pub linker: String,
     /// Candidate syscall tables, relative to the tree, tried in order.
     pub syscall_tables: Vec<String>,
@@ -26,6 +36,8 @@ pub struct Arch {
     /// the dpkg architecture, the QEMU package, and the cross compiler and
     /// libc packages.
     pub dpkg_arch: String,
+    /// The Debian package with `qemu`.
     pub qemu_package: String,
+    /// The cross compiler and libc packages.
     pub packages: Vec<String>,
 }

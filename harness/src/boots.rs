@@ -9,6 +9,7 @@
 use crate::arch::Arch;
 use crate::console;
 use crate::initramfs::Initramfs;
+use crate::ioerr::{io, IoError};
 use crate::qemu::{self, Ended, QemuError};
 use crate::report::{BootRecord, RunResult};
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
@@ -26,39 +27,43 @@ const CONSOLE_CAP: usize = 4 << 20;
 /// Lines of each crash report kept in a run's details.
 const EXCERPT_LINES: usize = 40;
 
+/// Why the boots could not be run (never the submission's doing).
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
+    /// QEMU could not run.
     #[error(transparent)]
     Qemu(#[from] QemuError),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// A file of the run could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A file of an earlier run could not be read (`kgrade judge`).
     #[error("{path}: {message}")]
-    Unreadable { path: PathBuf, message: String },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootError + '_ {
-    move |source| BootError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        message: String,
+    },
 }
 
 /// What the boots came to.
 #[derive(Debug, Clone)]
 pub struct Booted {
+    /// The judge's verdict over all boots and every test's outcome.
     pub judgement: Judgement,
+    /// Each boot, as result.json records it.
     pub boots: Vec<BootRecord>,
     /// Crash reports and tampering evidence, per boot.
     pub details: String,
+    /// The QEMU accelerator used (tcg or kvm).
     pub accel: String,
 }
 
 /// What to boot.
 pub struct Spec<'a> {
+    /// The machine to boot.
     pub arch: &'a Arch,
+    /// The kernel image.
     pub kernel: &'a Path,
     /// The guest `/init` binary.
     pub init: &'a [u8],
@@ -555,7 +560,7 @@ mod tests {
             target: "tracker/6.1/x86_64".into(),
             verdict: Verdict::Pass,
             reason: String::new(),
-            submission: String::new(),
+            submission_origin: String::new(),
             kernel: None,
             syscalls: Default::default(),
             missing_syscalls: vec![],

@@ -18,6 +18,7 @@ pub struct KernelFailure {
     pub before_guest: bool,
 }
 
+/// A serial console, analysed: the guest's KTAP, the kernel's lines and any crash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Console {
     /// The text between the markers (None: the guest never started).
@@ -141,6 +142,7 @@ pub fn guest_lines(console: &str) -> Vec<String> {
     streams(console).0
 }
 
+/// Splits a console into the guest's output and the kernel's, and finds a crash.
 pub fn analyse(console: &str) -> Console {
     let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
     // printk output can land between a marker and its newline (the kernel

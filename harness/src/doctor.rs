@@ -4,10 +4,14 @@ use crate::process;
 use crate::target::Catalog;
 use std::path::Path;
 
+/// One check of this machine.
 #[derive(Debug, Clone)]
 pub struct Check {
+    /// What was checked.
     pub what: String,
+    /// Whether it passed.
     pub ok: bool,
+    /// How to fix it when it did not.
     pub fix: String,
 }
 

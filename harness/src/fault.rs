@@ -162,7 +162,6 @@ mod tests {
         Finished {
             ended: Ended::Exited(std::process::ExitStatus::from_raw(2 << 8)),
             output: output.into(),
-            output_len: output.len() as u64,
         }
     }
 

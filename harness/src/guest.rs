@@ -6,36 +6,35 @@
 //! are linked statically with the arch's gcc.
 
 use crate::arch::Arch;
+use crate::ioerr::{io, IoError};
 use crate::process::{self, ToolError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Why the guest /init could not be found or built.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
+    /// No Rust toolchain builds for the guest's targets (the musl one, then
+    /// the arch's own).
     #[error("no Rust toolchain can build for {0}: install rustup's {0} or {1} target, or run `cargo xtask setup`")]
     NoToolchain(String, String),
+    /// A tool failed.
     #[error(transparent)]
     Tool(#[from] ToolError),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GuestError + '_ {
-    move |source| GuestError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// One way to build the guest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Toolchain {
+    /// The cargo to build with.
     pub cargo: PathBuf,
+    /// The rustc it uses.
     pub rustc: PathBuf,
+    /// The Rust target triple.
     pub target: String,
 }
 

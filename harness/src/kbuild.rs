@@ -7,6 +7,7 @@
 //! no submission can plant an object another run would link.
 
 use crate::fault::{self, Fault};
+use crate::ioerr::{io, IoError};
 use crate::kconfig;
 use crate::paths;
 use crate::sandbox::{self, Limits, Mount, Step};
@@ -50,25 +51,14 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// A built kernel.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub image: PathBuf,
-    pub log: PathBuf,
 }
 
 /// Whose code a build compiles: decides what it may write of the cache.
@@ -91,7 +81,7 @@ pub struct BuildPolicy {
 pub fn lock() -> Result<paths::FileLock, BuildError> {
     let lock = paths::build_lock();
     let dir = lock.parent().unwrap_or(Path::new("/"));
-    paths::FileLock::acquire_file(&lock).map_err(io(dir))
+    Ok(paths::FileLock::acquire_file(&lock).map_err(io(dir))?)
 }
 
 fn ccache_mount(policy: &BuildPolicy) -> Mount {
@@ -321,10 +311,7 @@ pub fn build(
             first_errors: String::new(),
         });
     }
-    Ok(Built {
-        image,
-        log: log.into(),
-    })
+    Ok(Built { image })
 }
 
 /// Lines of make's own output: `make[3]: ...` and kbuild's short log

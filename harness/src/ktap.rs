@@ -11,8 +11,11 @@ use kgrade_protocol::{split_nonce, NONCE_HEADER};
 /// One case line as the guest printed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseLine {
+    /// The suite (`# Subtest:`) it belongs to.
     pub suite: String,
+    /// The case's name.
     pub name: String,
+    /// `ok` rather than `not ok`.
     pub ok: bool,
     /// Text after ` # ` on the result line, without the nonce (a failure
     /// reason or a directive).
@@ -29,6 +32,7 @@ pub struct Rejected {
     /// The suite and case it names (the suite's name and "" for a suite's
     /// result line, both "" for a header line).
     pub suite: String,
+    /// See `suite`.
     pub name: String,
     /// Why it is not the guest's.
     pub why: String,
@@ -36,8 +40,10 @@ pub struct Rejected {
     pub line: String,
 }
 
+/// What the guest's KTAP says: the accepted results and the rest.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stream {
+    /// The results accepted as the guest's, in console order.
     pub cases: Vec<CaseLine>,
     /// Top-level `# ` lines (e.g. a plan error reported by the guest).
     pub notes: Vec<String>,

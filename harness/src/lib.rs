@@ -2,17 +2,23 @@
 //! as /init, and turn the serial console into verdicts.
 //!
 //! One module per stage of a run (see `pipeline`), plus the plumbing they share.
+//!
+//! The public modules are what `kgrade` (main.rs), `cargo xtask` and the
+//! integration tests use; the rest is private to the crate.
 
-pub mod arch;
+#![deny(missing_docs)]
+
+mod arch;
 pub mod boots;
 pub mod console;
 pub mod doctor;
-pub mod fault;
+mod fault;
 pub mod grade;
 pub mod guest;
-pub mod initramfs;
-pub mod kbuild;
-pub mod kconfig;
+mod initramfs;
+mod ioerr;
+mod kbuild;
+mod kconfig;
 pub mod ktap;
 pub mod mutants;
 pub mod paths;
@@ -20,13 +26,13 @@ pub mod pipeline;
 pub mod process;
 pub mod qemu;
 pub mod report;
-pub mod rubric;
-pub mod sandbox;
+mod rubric;
+mod sandbox;
 pub mod source;
 pub mod submission;
-pub mod syscalls;
+mod syscalls;
 pub mod target;
 pub mod text;
 pub mod transcript;
 pub mod verdict;
-pub mod workspace;
+mod workspace;

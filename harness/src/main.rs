@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgrade::grade::{self, outputs, results::ClassResults};
+use kgrade::grade::{self, class_reports, class_results::ClassResults};
 use kgrade::pipeline::{self, Request};
 use kgrade::target::Catalog;
 use kgrade::text::printable;
@@ -330,7 +330,7 @@ fn main() -> ExitCode {
             let req = Request {
                 catalog: &catalog,
                 target,
-                submission: submission.as_deref(),
+                submission_path: submission.as_deref(),
                 kernel_src: kernel_src.as_deref(),
                 out: &out,
                 overlay: None,
@@ -347,10 +347,10 @@ fn main() -> ExitCode {
                     print!("{}", printable(&r.table()));
                     println!("result: {}", out.join("result.json").display());
                     if let Some(reference) = &reference {
-                        match outputs::write_serial_diff(reference, &out) {
+                        match class_reports::write_serial_diff(reference, &out) {
                             Ok(()) => println!(
                                 "serial diff: {}",
-                                out.join(outputs::SERIAL_DIFF).display()
+                                out.join(class_reports::SERIAL_DIFF).display()
                             ),
                             // The verdict stands; only the comparison is missing.
                             Err(e) => eprintln!("kgrade: no serial diff: {e}"),
@@ -382,10 +382,10 @@ fn print_class_summary(class: &ClassResults, out: &Path) {
         println!("could not grade: {}", printable(e));
     }
     for f in [
-        outputs::GRADEBOOK,
-        outputs::SUMMARY,
-        outputs::JUNIT,
-        outputs::REPORT_INDEX,
+        class_reports::GRADEBOOK,
+        class_reports::SUMMARY,
+        class_reports::JUNIT,
+        class_reports::REPORT_INDEX,
     ] {
         println!("{}", out.join(f).display());
     }

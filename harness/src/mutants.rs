@@ -6,11 +6,15 @@ use crate::submission::PatchFile;
 use serde::Deserialize;
 use std::path::Path;
 
+/// A deliberate mistake in the reference solution, which the tests must catch.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mutant {
+    /// Its name: its patch is `mutants/<name>.patch`.
     pub name: String,
+    /// What it gets wrong.
     pub mistake: String,
+    /// The tests expected to fail on it (`suite.case`).
     pub caught_by: Vec<String>,
 }
 
@@ -19,17 +23,20 @@ struct MutantsFile {
     mutant: Vec<Mutant>,
 }
 
+/// Why the mutants could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum MutantError {
+    /// `mutants.toml` could not be read.
     #[error("cannot read {0}: {1}")]
     Read(String, std::io::Error),
+    /// `mutants.toml` is not valid, or names an unknown test.
     #[error("{0} is not valid: {1}")]
     Invalid(String, String),
 }
 
 /// The mutants of a reference directory (none when it has no `mutants/`).
-pub fn load(reference_dir: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantError> {
-    let dir = reference_dir.join("mutants");
+pub fn load(reference_patches: &Path) -> Result<Vec<(Mutant, PatchFile)>, MutantError> {
+    let dir = reference_patches.join("mutants");
     let list = dir.join("mutants.toml");
     if !list.is_file() {
         return Ok(vec![]);

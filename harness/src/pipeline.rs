@@ -6,60 +6,92 @@
 
 use crate::boots::{self, BootError};
 use crate::guest::{self, GuestError};
+use crate::ioerr::{io, IoError};
 use crate::kbuild::{self, BuildError, BuildPolicy, Trust};
 use crate::paths;
 use crate::qemu::{self, QemuError};
 use crate::report::{KernelInfo, RunResult};
+use crate::sandbox::Sandbox;
 use crate::source::{self, KernelSource, SourceError};
 use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use crate::syscalls;
 use crate::target::{Catalog, Target};
-use crate::verdict::{self, Verdict};
+use crate::verdict::{self, Stopped};
 use crate::workspace::{self, Workspace, WorkspaceError, WorkspaceLock};
 use kgrade_protocol::Plan;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// What stops a run that is not the submission's doing: this machine, its
+/// tools or the project's own files.
 #[derive(Debug, thiserror::Error)]
 pub enum InfraError {
+    /// The kernel source could not be found, fetched or unpacked.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The guest /init could not be found or built.
     #[error(transparent)]
     Guest(#[from] GuestError),
+    /// QEMU could not be started or run.
     #[error(transparent)]
     Qemu(#[from] QemuError),
+    /// The boots could not be run or recorded.
     #[error(transparent)]
     Boot(#[from] BootError),
+    /// The assignment has no reference solution for this kernel.
     #[error("no reference solution for {assignment} in {looked}")]
-    NoReference { assignment: String, looked: String },
+    NoReference {
+        /// The assignment.
+        assignment: String,
+        /// The directories looked in.
+        looked: String,
+    },
+    /// The build sandbox could not start.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The build failed for a reason of this machine's (full disk, OOM
+    /// killer, a missing tool).
     #[error("this machine failed the build: {0}")]
     Machine(String),
+    /// The reference solution could not be read.
+    #[error(transparent)]
+    Submission(#[from] SubmissionError),
+    /// The workspace could not be prepared (not a patch of the submission's).
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The mutant overlay could not be taken off the workspace.
+    #[error("cannot remove {name}: {source}")]
+    Overlay {
+        /// The overlay's name.
+        name: String,
+        /// Why not.
+        source: WorkspaceError,
+    },
+    /// The kernel build failed for a reason not the submission's.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The tree has none of the arch's syscall tables.
+    #[error(transparent)]
+    Syscalls(#[from] syscalls::NoTable),
+    /// Anything else, as a message.
     #[error("{0}")]
     Other(String),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InfraError + '_ {
-    move |source| InfraError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    /// I/O on a file of the run.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// What to run.
 #[derive(Clone)]
 pub struct Request<'a> {
+    /// The catalogue of assignments and targets.
     pub catalog: &'a Catalog,
+    /// The target to grade on.
     pub target: &'a Target,
     /// A submission path; `None` grades the reference solution.
-    pub submission: Option<&'a Path>,
+    pub submission_path: Option<&'a Path>,
+    /// A kernel tree or tarball instead of the series' own.
     pub kernel_src: Option<&'a Path>,
     /// Where result.json and the logs go.
     pub out: &'a Path,
@@ -86,7 +118,7 @@ impl Drop for DiscardOnDrop {
 
 /// The reference solution's directory for the tree actually built: a variant
 /// for the exact `major.minor` wins over the series' own.
-pub fn reference_dir(
+pub fn reference_patches_dir(
     root: &Path,
     assignment: &str,
     source: &KernelSource,
@@ -122,14 +154,23 @@ fn workspace_key(src: &KernelSource, sub: &Submission) -> String {
 /// and for `timings_s` in result.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Finding (or fetching) the kernel source.
     Source,
+    /// Reading the submission.
     Submission,
+    /// Copying the tree and applying the patches.
     Patch,
+    /// Waiting for the machine-wide build lock.
     Wait,
+    /// Configuring the kernel.
     Config,
+    /// Building the kernel.
     Build,
+    /// Finding the syscalls in the patched tree.
     Syscalls,
+    /// Building (or finding) the guest /init.
     Guest,
+    /// Booting the kernel and running the tests.
     Boot,
 }
 
@@ -166,16 +207,25 @@ impl Stage {
 
 /// Seconds per stage: a stage runs from when it is entered to when the next
 /// one is (or the run ends).
-#[derive(Default)]
-struct Timer {
+struct Timer<'a> {
+    progress: &'a mut dyn FnMut(&str),
     seconds: BTreeMap<String, f64>,
     current: Option<(Stage, Instant)>,
 }
 
-impl Timer {
-    fn enter(&mut self, stage: Stage, progress: &mut dyn FnMut(&str)) {
+impl<'a> Timer<'a> {
+    fn new(progress: &'a mut dyn FnMut(&str)) -> Self {
+        Timer {
+            progress,
+            seconds: BTreeMap::new(),
+            current: None,
+        }
+    }
+
+    /// Shows `stage` in the progress display and times it from now.
+    fn enter(&mut self, stage: Stage) {
         self.close();
-        progress(stage.label());
+        (self.progress)(stage.label());
         self.current = Some((stage, Instant::now()));
     }
 
@@ -194,105 +244,220 @@ impl Timer {
     }
 }
 
-/// Runs one target on one submission.
+/// Runs one target on one submission: resolves the kernel source, runs the
+/// [`stages`], and builds and writes the one `RunResult`.
 pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, InfraError> {
-    let root = &req.catalog.root;
     let target = req.target;
-    let cache = paths::cache_root();
     std::fs::create_dir_all(req.out).map_err(io(req.out))?;
-    let mut timer = Timer::default();
-    timer.enter(Stage::Source, progress);
-    let src = source::resolve(&target.series_name, &target.series, req.kernel_src, &cache)?;
-    let mut result = RunResult {
-        target: target.name.clone(),
-        verdict: Verdict::Fail,
-        reason: String::new(),
-        submission: String::new(),
-        kernel: Some(KernelInfo {
-            version: src.version.clone(),
-            canonical: target.series.canonical.version.clone(),
-            substitute: src.substitute,
-            origin: src.origin.clone(),
-            tree: src.tree.display().to_string(),
-            tarball_sha256: src.tarball_sha256.clone(),
-        }),
-        syscalls: BTreeMap::new(),
-        missing_syscalls: vec![],
-        wrong_syscall_numbers: vec![],
-        tests: vec![],
-        timings_s: BTreeMap::new(),
-        details: String::new(),
-        accel: String::new(),
-        boots: vec![],
-    };
-    let finish = |mut r: RunResult,
-                  timer: Timer,
-                  verdict: Verdict,
-                  reason: String|
-     -> Result<RunResult, InfraError> {
-        r.verdict = verdict;
-        r.reason = reason;
-        r.timings_s = timer.into_seconds();
-        r.write(req.out).map_err(io(req.out))?;
-        Ok(r)
-    };
+    let mut timer = Timer::new(progress);
+    timer.enter(Stage::Source);
+    let src = source::resolve(
+        &target.series_name,
+        &target.series,
+        req.kernel_src,
+        &paths::cache_root(),
+    )?;
+    let ended = stages(req, &src, &mut timer)?;
+    let result = run_result(target, &src, ended, timer.into_seconds());
+    result.write(req.out).map_err(io(req.out))?;
+    Ok(result)
+}
 
-    timer.enter(Stage::Submission, progress);
-    let loaded = match req.submission {
+/// The run's stages in order, each a function from the last one's typed
+/// output to the next one's input. A stage stops the run with a [`Halt`]:
+/// a verdict when the submission is at fault, an error when this machine is.
+fn stages(req: &Request, src: &KernelSource, timer: &mut Timer) -> Result<Ended, InfraError> {
+    timer.enter(Stage::Submission);
+    let sub = match read_submission(req, src) {
+        Ok(sub) => sub,
+        Err(halt) => return halt.ended(submitted_path(req)),
+    };
+    let mut patched = None;
+    let outcome = (|| {
+        timer.enter(Stage::Patch);
+        let patched = patched.insert(patch(req, src, &sub)?);
+        timer.enter(Stage::Wait);
+        let locked = wait_for_build_lock(patched)?;
+        timer.enter(Stage::Config);
+        let configured = configure(req, locked)?;
+        timer.enter(Stage::Build);
+        let built = build(req, configured)?;
+        timer.enter(Stage::Syscalls);
+        let wired = find_syscalls(req, built)?;
+        timer.enter(Stage::Guest);
+        let ready = build_guest(req, wired)?;
+        timer.enter(Stage::Boot);
+        boot(req, ready)
+    })();
+    // The overlay comes off however the stages after patching ended.
+    if let Some(patched) = patched {
+        patched.remove_overlay(req, src)?;
+    }
+    match outcome {
+        Ok(judged) => Ok(Ended::Judged {
+            origin: sub.origin,
+            judged,
+        }),
+        Err(halt) => halt.ended(sub.origin),
+    }
+}
+
+/// How the stages ended: the submission's origin with the verdict's grounds.
+enum Ended {
+    Judged { origin: String, judged: Judged },
+    Stopped { origin: String, stop: Stopped },
+}
+
+/// What stops the stages early.
+enum Halt {
+    /// The submission's doing: the run ends with a verdict.
+    Stopped(Stopped),
+    /// This machine's: the run ends with an error.
+    Infra(InfraError),
+}
+
+impl Halt {
+    fn ended(self, origin: String) -> Result<Ended, InfraError> {
+        match self {
+            Halt::Stopped(stop) => Ok(Ended::Stopped { origin, stop }),
+            Halt::Infra(e) => Err(e),
+        }
+    }
+}
+
+impl From<IoError> for Halt {
+    fn from(e: IoError) -> Halt {
+        Halt::Infra(e.into())
+    }
+}
+
+impl From<InfraError> for Halt {
+    fn from(e: InfraError) -> Halt {
+        Halt::Infra(e)
+    }
+}
+
+/// Patching stops at the submission's fault when a patch does not apply,
+/// is refused or breaks a limit; anything else is this machine's.
+impl From<WorkspaceError> for Halt {
+    fn from(e: WorkspaceError) -> Halt {
+        Halt::Stopped(match e {
+            WorkspaceError::DoesNotApply {
+                patch,
+                output,
+                rejects,
+            } => Stopped::DoesNotApply {
+                patch,
+                output,
+                rejects,
+            },
+            WorkspaceError::Submission(SubmissionError::Unsafe(why)) => Stopped::Refused(why),
+            WorkspaceError::PatchLimit { patch, why } => Stopped::PatchLimit { patch, why },
+            other => return Halt::Infra(InfraError::Workspace(other)),
+        })
+    }
+}
+
+/// A build stops at the submission's fault when the tree does not
+/// configure or build; `Machine` and the rest are this machine's.
+impl From<BuildError> for Halt {
+    fn from(e: BuildError) -> Halt {
+        Halt::Stopped(match e {
+            BuildError::Failed {
+                reason,
+                first_errors,
+            } => Stopped::BuildFailed {
+                reason,
+                first_errors,
+            },
+            BuildError::ConfigDropped(lost) => Stopped::ConfigDropped(lost),
+            // `make tinyconfig` / `olddefconfig` refusing the patched tree (a
+            // student's Kconfig with a syntax error) is the submission's doing.
+            BuildError::ConfigFailed {
+                reason,
+                first_errors,
+            } => Stopped::ConfigFailed {
+                reason,
+                first_errors,
+            },
+            BuildError::Machine(why) => return Halt::Infra(InfraError::Machine(why)),
+            other => return Halt::Infra(InfraError::Build(other)),
+        })
+    }
+}
+
+/// The submission as given on the command line (empty for the reference).
+fn submitted_path(req: &Request) -> String {
+    req.submission_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// The submission read (stage `Submission`).
+struct Loaded {
+    sub: Submission,
+    /// Where it came from, with the overlay's name: result.json's `submission`.
+    origin: String,
+    /// The reference and mutants are ours; anything else is a student's.
+    trusted: bool,
+}
+
+fn read_submission(req: &Request, src: &KernelSource) -> Result<Loaded, Halt> {
+    let target = req.target;
+    let loaded = match req.submission_path {
         Some(path) => submission::load(path),
-        None => reference_dir(root, &target.assignment.name, &src, &target.series_name)
-            .map_err(|e| SubmissionError::Unreadable {
-                path: PathBuf::new(),
-                message: e.to_string(),
-            })
-            .and_then(|d| submission::load(&d)),
+        None => submission::load(&reference_patches_dir(
+            &req.catalog.root,
+            &target.assignment.name,
+            src,
+            &target.series_name,
+        )?),
     };
-    let sub: Submission = match loaded {
-        Ok(s) => s,
-        Err(SubmissionError::Unsafe(why)) => {
-            result.submission = req
-                .submission
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            return finish(result, timer, Verdict::Rejected, format!("refused: {why}"));
+    let sub = match loaded {
+        Ok(sub) => sub,
+        Err(SubmissionError::Unsafe(why)) => return Err(Halt::Stopped(Stopped::Refused(why))),
+        Err(e) if req.submission_path.is_some() => {
+            return Err(Halt::Stopped(Stopped::Unreadable(e.to_string())))
         }
-        Err(e) if req.submission.is_some() => {
-            result.submission = req
-                .submission
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            return finish(result, timer, Verdict::PatchFailed, e.to_string());
-        }
-        Err(e) => return Err(InfraError::Other(e.to_string())),
+        Err(e) => return Err(Halt::Infra(InfraError::Submission(e))),
     };
-    result.submission = match req.overlay {
+    let origin = match req.overlay {
         Some(o) => format!("{} + {}", sub.origin, o.name),
         None => sub.origin.clone(),
     };
+    Ok(Loaded {
+        sub,
+        origin,
+        trusted: req.submission_path.is_none(),
+    })
+}
 
-    // The reference and mutants are ours; anything else is a student's.
-    let trusted = req.submission.is_none();
-    let sandbox = crate::sandbox::Sandbox::for_run(trusted, req.allow_unsandboxed)?;
-    timer.enter(Stage::Patch, progress);
-    let ws_dir = cache
+/// The patched tree (stage `Patch`), held for the rest of the run.
+struct Patched {
+    ws: Workspace,
+    policy: BuildPolicy,
+    // Declared after `ws` and before the lock, so the tree is removed
+    // after use but before the lock goes.
+    _discard: Option<DiscardOnDrop>,
+    _lock: WorkspaceLock,
+}
+
+fn patch(req: &Request, src: &KernelSource, sub: &Loaded) -> Result<Patched, Halt> {
+    let target = req.target;
+    let sandbox = Sandbox::for_run(sub.trusted, req.allow_unsandboxed).map_err(InfraError::from)?;
+    let ws_dir = paths::cache_root()
         .join("workspaces")
         .join(paths::component(&target.name))
-        .join(workspace_key(&src, &sub));
-    let _lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
-    // Declared after the lock, so dropped (the tree removed) before it.
-    let _discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
-    let ws = match Workspace::prepare(&ws_dir, &src.tree, &sub, &sandbox) {
-        Ok(ws) => ws,
-        Err(e) => return patch_verdict(e, result, timer, finish),
-    };
-    seed_build(req, &src, &sub, &ws_dir, &ws)?;
+        .join(workspace_key(src, &sub.sub));
+    let lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
+    let discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
+    let ws = Workspace::prepare(&ws_dir, &src.tree, &sub.sub, &sandbox)?;
+    seed_build(req, src, &sub.sub, &ws_dir, &ws)?;
     if let Some(overlay) = req.overlay {
-        if let Err(e) = ws.add_overlay(overlay, &src.tree) {
-            return patch_verdict(e, result, timer, finish);
-        }
+        ws.add_overlay(overlay, &src.tree)?;
     }
     let policy = BuildPolicy {
-        trust: if trusted {
+        trust: if sub.trusted {
             Trust::Trusted
         } else {
             Trust::Untrusted
@@ -301,13 +466,12 @@ pub fn run(req: &Request, progress: &mut dyn FnMut(&str)) -> Result<RunResult, I
             .build_timeout
             .unwrap_or(Duration::from_secs(target.assignment.build_timeout_s)),
     };
-    let outcome = build_and_boot(req, &policy, &ws, &mut result, &mut timer, progress);
-    if let Some(overlay) = req.overlay {
-        ws.remove_overlay(overlay, &src.tree)
-            .map_err(|e| InfraError::Other(format!("cannot remove {}: {e}", overlay.name)))?;
-    }
-    let (verdict, reason) = outcome?;
-    finish(result, timer, verdict, reason)
+    Ok(Patched {
+        ws,
+        policy,
+        _discard: discard,
+        _lock: lock,
+    })
 }
 
 /// A new workspace's build starts from a finished trusted build of the same
@@ -336,7 +500,7 @@ fn seed_build(
             && t.arch_name == target.arch_name
     }));
     for seed_target in same_first {
-        let Ok(dir) = reference_dir(
+        let Ok(dir) = reference_patches_dir(
             &req.catalog.root,
             &seed_target.assignment.name,
             src,
@@ -370,155 +534,215 @@ fn seed_build(
     Ok(())
 }
 
-fn patch_verdict(
-    e: WorkspaceError,
-    mut result: RunResult,
-    timer: Timer,
-    finish: impl Fn(RunResult, Timer, Verdict, String) -> Result<RunResult, InfraError>,
-) -> Result<RunResult, InfraError> {
-    match e {
-        WorkspaceError::DoesNotApply {
-            patch,
-            output,
-            rejects,
-        } => {
-            result.details = format!("{output}\n{rejects}");
-            finish(
-                result,
-                timer,
-                Verdict::PatchFailed,
-                format!("{patch} does not apply"),
-            )
-        }
-        WorkspaceError::Submission(SubmissionError::Unsafe(why)) => {
-            finish(result, timer, Verdict::Rejected, format!("refused: {why}"))
-        }
-        WorkspaceError::PatchLimit { patch, why } => finish(
-            result,
-            timer,
-            Verdict::PatchFailed,
-            format!("{patch}: patching stopped at a limit ({why})"),
-        ),
-        other => Err(InfraError::Other(other.to_string())),
+/// The machine-wide build lock taken (stage `Wait`): the build's time
+/// limit starts now.
+struct Locked<'p> {
+    patched: &'p Patched,
+    lock: paths::FileLock,
+    deadline: Instant,
+}
+
+impl Patched {
+    fn remove_overlay(&self, req: &Request, src: &KernelSource) -> Result<(), InfraError> {
+        let Some(overlay) = req.overlay else {
+            return Ok(());
+        };
+        self.ws
+            .remove_overlay(overlay, &src.tree)
+            .map_err(|source| InfraError::Overlay {
+                name: overlay.name.clone(),
+                source,
+            })
     }
 }
 
-fn build_and_boot(
-    req: &Request,
-    policy: &BuildPolicy,
-    ws: &Workspace,
-    result: &mut RunResult,
-    timer: &mut Timer,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(Verdict, String), InfraError> {
-    let target = req.target;
-    let build_log = req.out.join("build.log");
-    timer.enter(Stage::Wait, progress);
-    let lock = kbuild::lock().map_err(|e| InfraError::Other(e.to_string()))?;
-    // The time limit starts once the lock is ours.
-    let deadline = Instant::now() + policy.wall;
-    timer.enter(Stage::Config, progress);
-    let built = kbuild::configure(req.catalog, target, ws, policy, deadline).and_then(|()| {
-        timer.enter(Stage::Build, progress);
-        kbuild::build(target, ws, policy, &build_log, deadline)
-    });
-    drop(lock);
-    let built = match built {
-        Ok(b) => {
-            if policy.trust == Trust::Trusted && req.overlay.is_none() {
-                ws.mark_seed();
-            }
-            b
-        }
-        Err(BuildError::Failed {
-            reason,
-            first_errors,
-        }) => {
-            let first = first_errors
-                .lines()
-                .find(|l| l.contains("error"))
-                .map(|l| l.trim().to_string())
-                .unwrap_or(reason);
-            result.details = first_errors;
-            return Ok((Verdict::BuildFailed, first));
-        }
-        Err(BuildError::ConfigDropped(lost)) => {
-            result.details = lost.join("\n");
-            return Ok((
-                Verdict::BuildFailed,
-                format!("kernel config dropped {}", lost.join(", ")),
-            ));
-        }
-        // `make tinyconfig` / `olddefconfig` refusing the patched tree (a
-        // student's Kconfig with a syntax error) is the submission's doing.
-        Err(BuildError::ConfigFailed {
-            reason,
-            first_errors,
-        }) => {
-            let first = first_errors
-                .lines()
-                .next()
-                .map(|l| l.trim().to_string())
-                .unwrap_or(reason);
-            result.details = first_errors;
-            return Ok((
-                Verdict::BuildFailed,
-                format!("the kernel configuration failed: {first}"),
-            ));
-        }
-        Err(BuildError::Machine(why)) => return Err(InfraError::Machine(why)),
-        Err(e) => return Err(InfraError::Other(e.to_string())),
-    };
+fn wait_for_build_lock(patched: &Patched) -> Result<Locked<'_>, Halt> {
+    let lock = kbuild::lock()?;
+    Ok(Locked {
+        patched,
+        lock,
+        deadline: Instant::now() + patched.policy.wall,
+    })
+}
 
-    timer.enter(Stage::Syscalls, progress);
+/// The kernel configured (stage `Config`), the build lock still held.
+struct Configured<'p>(Locked<'p>);
+
+fn configure<'p>(req: &Request, locked: Locked<'p>) -> Result<Configured<'p>, Halt> {
+    let p = locked.patched;
+    kbuild::configure(req.catalog, req.target, &p.ws, &p.policy, locked.deadline)?;
+    Ok(Configured(locked))
+}
+
+/// The kernel built (stage `Build`); the build lock is released.
+struct Built<'p> {
+    patched: &'p Patched,
+    kernel: kbuild::Built,
+}
+
+fn build<'p>(req: &Request, configured: Configured<'p>) -> Result<Built<'p>, Halt> {
+    let Locked {
+        patched,
+        lock,
+        deadline,
+    } = configured.0;
+    let built = kbuild::build(
+        req.target,
+        &patched.ws,
+        &patched.policy,
+        &req.out.join("build.log"),
+        deadline,
+    );
+    drop(lock);
+    let kernel = built?;
+    if patched.policy.trust == Trust::Trusted && req.overlay.is_none() {
+        patched.ws.mark_seed();
+    }
+    Ok(Built { patched, kernel })
+}
+
+/// The syscalls found in the patched tree and the plan for the guest
+/// (stage `Syscalls`).
+struct Wired {
+    image: PathBuf,
+    missing: Vec<String>,
+    /// Where the wiring departs from numbers the handout fixes.
+    wrong: Vec<String>,
+    plan: Plan,
+}
+
+fn find_syscalls(req: &Request, built: Built) -> Result<Wired, Halt> {
+    let target = req.target;
     let assignment = &target.assignment;
     let map = syscalls::discover(
-        &ws.src,
+        &built.patched.ws.src,
         &target.arch.syscall_tables,
         &target.arch.syscall_abis,
         &assignment.syscalls,
     )
-    .map_err(|e| InfraError::Other(e.to_string()))?;
-    result.syscalls = map.numbers.clone();
-    result.missing_syscalls = map.missing.clone();
-    if let Some(fixed) = assignment.fixed_for(&target.series_name) {
-        result.wrong_syscall_numbers = syscalls::fixed_number_errors(&map, fixed);
-    }
+    .map_err(InfraError::from)?;
+    let wrong = assignment
+        .fixed_for(&target.series_name)
+        .map(|fixed| syscalls::fixed_number_errors(&map, fixed))
+        .unwrap_or_default();
+    Ok(Wired {
+        image: built.kernel.image,
+        missing: map.missing,
+        wrong,
+        plan: Plan {
+            assignment: assignment.name.clone(),
+            syscalls: map.numbers,
+            params: assignment.params.clone(),
+            only: req.only.clone(),
+            case_timeout_ms: assignment.case_timeout_ms,
+            nonce: String::new(),
+        },
+    })
+}
 
-    let plan = Plan {
-        assignment: assignment.name.clone(),
-        syscalls: map.numbers,
-        params: assignment.params.clone(),
-        only: req.only.clone(),
-        case_timeout_ms: assignment.case_timeout_ms,
-        nonce: String::new(),
-    };
+/// The guest's /init ready to go into the initramfs (stage `Guest`).
+struct Ready {
+    wired: Wired,
+    init: Vec<u8>,
+}
 
-    timer.enter(Stage::Guest, progress);
-    let guest_bin = guest::build(&req.catalog.root, &target.arch)?;
+fn build_guest(req: &Request, wired: Wired) -> Result<Ready, Halt> {
+    let guest_bin = guest::build(&req.catalog.root, &req.target.arch).map_err(InfraError::from)?;
     let init = std::fs::read(&guest_bin).map_err(io(&guest_bin))?;
+    Ok(Ready { wired, init })
+}
 
-    timer.enter(Stage::Boot, progress);
-    let reference = req.submission.is_none() && req.overlay.is_none();
+/// The kernel booted and its console judged (stage `Boot`).
+struct Judged {
+    syscalls: BTreeMap<String, u32>,
+    missing: Vec<String>,
+    wrong: Vec<String>,
+    booted: boots::Booted,
+}
+
+fn boot(req: &Request, ready: Ready) -> Result<Judged, Halt> {
+    let arch = &req.target.arch;
+    let Ready { wired, init } = ready;
+    let syscalls = wired.plan.syscalls.clone();
+    let reference = req.submission_path.is_none() && req.overlay.is_none();
     let booted = boots::run(
         &boots::Spec {
-            arch: &target.arch,
-            kernel: &built.image,
+            arch,
+            kernel: &wired.image,
             init: &init,
-            plan,
+            plan: wired.plan,
             out: req.out,
         },
-        &mut |initrd| choose_accel(&target.arch, &built.image, initrd, req.out, reference),
-    )?;
-    result.accel = booted.accel;
-    result.details = booted.details;
-    result.boots = booted.boots;
-    result.tests = booted.judgement.tests;
-    Ok(verdict::fixed_numbers_verdict(
-        booted.judgement.verdict,
-        booted.judgement.reason,
-        &result.wrong_syscall_numbers,
-    ))
+        &mut |initrd| choose_accel(arch, &wired.image, initrd, req.out, reference),
+    )
+    .map_err(InfraError::from)?;
+    Ok(Judged {
+        syscalls,
+        missing: wired.missing,
+        wrong: wired.wrong,
+        booted,
+    })
+}
+
+/// The one `RunResult` of a run, from how its stages ended.
+fn run_result(
+    target: &Target,
+    src: &KernelSource,
+    ended: Ended,
+    timings_s: BTreeMap<String, f64>,
+) -> RunResult {
+    let kernel = Some(KernelInfo {
+        version: src.version.clone(),
+        canonical: target.series.canonical.version.clone(),
+        substitute: src.substitute,
+        origin: src.origin.clone(),
+        tree: src.tree.display().to_string(),
+        tarball_sha256: src.tarball_sha256.clone(),
+    });
+    match ended {
+        Ended::Stopped { origin, stop } => {
+            let decision = verdict::stopped(stop);
+            RunResult {
+                target: target.name.clone(),
+                verdict: decision.verdict,
+                reason: decision.reason,
+                submission_origin: origin,
+                kernel,
+                syscalls: BTreeMap::new(),
+                missing_syscalls: vec![],
+                wrong_syscall_numbers: vec![],
+                tests: vec![],
+                timings_s,
+                details: decision.details,
+                accel: String::new(),
+                boots: vec![],
+            }
+        }
+        Ended::Judged { origin, judged: j } => {
+            let boots::Booted {
+                judgement,
+                boots,
+                details,
+                accel,
+            } = j.booted;
+            let decision = verdict::booted(judgement.verdict, judgement.reason, details, &j.wrong);
+            RunResult {
+                target: target.name.clone(),
+                verdict: decision.verdict,
+                reason: decision.reason,
+                submission_origin: origin,
+                kernel,
+                syscalls: j.syscalls,
+                missing_syscalls: j.missing,
+                wrong_syscall_numbers: j.wrong,
+                tests: judgement.tests,
+                timings_s,
+                details: decision.details,
+                accel,
+                boots,
+            }
+        }
+    }
 }
 
 /// KVM only where it has been seen to work: the first reference run on a
@@ -557,6 +781,25 @@ fn choose_accel(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stage's error stops the run with a verdict only when the
+    /// submission is at fault; this machine's faults stay errors.
+    #[test]
+    fn only_the_submissions_faults_become_verdicts() {
+        let stopped = |h: Halt| matches!(h, Halt::Stopped(_));
+        assert!(stopped(Halt::from(BuildError::Failed {
+            reason: "make exited 2".into(),
+            first_errors: String::new(),
+        })));
+        assert!(stopped(Halt::from(BuildError::ConfigDropped(vec![]))));
+        assert!(!stopped(Halt::from(BuildError::Machine(
+            "disk full".into()
+        ))));
+        assert!(stopped(Halt::from(WorkspaceError::Submission(
+            SubmissionError::Unsafe("../x".into())
+        ))));
+        assert!(!stopped(Halt::from(WorkspaceError::Copy("EIO".into()))));
+    }
 
     /// A student's kernel never boots under the KVM probe: only the reference
     /// run may (here the boot would fail at once: no such kernel).

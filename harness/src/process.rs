@@ -3,17 +3,25 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// A host tool that could not run, or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
+    /// It could not be started.
     #[error("cannot run `{program}`: {source} (is it installed? `kgrade doctor` checks)")]
     Spawn {
+        /// The program.
         program: String,
+        /// Why not.
         source: std::io::Error,
     },
+    /// It ran and failed.
     #[error("`{command}` failed ({status}):\n{output}")]
     Failed {
+        /// The command line.
         command: String,
+        /// How it exited.
         status: String,
+        /// What it printed.
         output: String,
     },
 }
@@ -40,13 +48,13 @@ pub fn run_ok(cmd: &mut Command) -> Result<Output, ToolError> {
     }
 }
 
-pub fn combined(out: &Output) -> String {
+pub(crate) fn combined(out: &Output) -> String {
     let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&out.stderr));
     s
 }
 
-pub fn describe(cmd: &Command) -> String {
+pub(crate) fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');

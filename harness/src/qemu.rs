@@ -7,27 +7,30 @@
 //! processes and the obsolete syscalls) wherever the binary has one.
 
 use crate::arch::Arch;
+use crate::ioerr::{io, IoError};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Why QEMU could not run a boot (never the submission's doing).
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
     #[error(
         "cannot start {program}: {source} (apt-get install qemu-system; `kgrade doctor` checks)"
     )]
+    /// QEMU could not be started.
     Spawn {
+        /// The QEMU binary.
         program: String,
+        /// Why not.
         source: std::io::Error,
     },
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The console log could not be written.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// How a boot ended.
@@ -42,22 +45,35 @@ pub enum Ended {
     Flooded,
 }
 
+/// One boot, as QEMU left it.
 #[derive(Debug, Clone)]
 pub struct Boot {
+    /// The serial console, up to its cap.
     pub console: String,
+    /// How QEMU ended.
     pub ended: Ended,
+    /// How long it ran.
     pub seconds: f64,
+    /// The accelerator used (tcg or kvm).
     pub accel: String,
 }
 
+/// What to boot, and how.
 #[derive(Debug, Clone)]
 pub struct BootSpec<'a> {
+    /// The machine.
     pub arch: &'a Arch,
+    /// The kernel image.
     pub kernel: &'a Path,
+    /// The initramfs.
     pub initrd: &'a Path,
+    /// Wall-clock limit for the whole boot.
     pub timeout: Duration,
+    /// Bytes of console kept; past it the boot is stopped as flooded.
     pub console_cap: usize,
+    /// Where the console is written.
     pub log: &'a Path,
+    /// `tcg` or `kvm`.
     pub accel: &'a str,
 }
 
@@ -172,10 +188,7 @@ pub fn boot(spec: &BootSpec) -> Result<Boot, QemuError> {
             program: spec.arch.qemu.clone(),
             source,
         })?;
-    let mut log = std::fs::File::create(spec.log).map_err(|source| QemuError::Io {
-        path: spec.log.into(),
-        source,
-    })?;
+    let mut log = std::fs::File::create(spec.log).map_err(io(spec.log))?;
     let flooded = Arc::new(AtomicBool::new(false));
     let mut stdout = child.stdout.take();
     let cap = spec.console_cap;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The kernel a run built.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KernelInfo {
     /// The version actually built (read from the tree).
@@ -13,6 +14,7 @@ pub struct KernelInfo {
     pub canonical: String,
     /// True when the tree built is not the canonical release.
     pub substitute: bool,
+    /// Where the tree came from (a cache, a tarball, a directory).
     pub origin: String,
     /// The pristine tree that was patched and built.
     #[serde(default)]
@@ -34,24 +36,37 @@ pub struct BootRecord {
     pub cases: usize,
     /// How QEMU ended: exited, timed-out or flooded.
     pub ended: String,
+    /// What the boot came to.
     pub verdict: Verdict,
+    /// One line on why.
     pub reason: String,
 }
 
+/// All a run leaves in result.json: its verdict and why, what was built,
+/// every test's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
+    /// The target, `assignment/series/arch`.
     pub target: String,
+    /// What the run came to.
     pub verdict: Verdict,
     /// One line on why: "40/40 tests passed", the failing patch, the panic line.
     pub reason: String,
-    pub submission: String,
+    /// What was graded: the submission's origin (its path, or the
+    /// reference's patches), with a mutant overlay's name.
+    #[serde(rename = "submission")]
+    pub submission_origin: String,
+    /// The kernel built; absent in results from before it was recorded.
     pub kernel: Option<KernelInfo>,
+    /// The syscalls found in the patched tree, by name, with their numbers.
     pub syscalls: BTreeMap<String, u32>,
+    /// The assignment's syscalls the patched tree does not wire up.
     #[serde(default)]
     pub missing_syscalls: Vec<String>,
     /// Where the wiring departs from numbers the handout fixes (pfstat).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wrong_syscall_numbers: Vec<String>,
+    /// Every selected guest test, in run order.
     pub tests: Vec<TestResult>,
     /// Seconds per stage: source, patch, config, build, guest, boot.
     pub timings_s: BTreeMap<String, f64>,
@@ -68,6 +83,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// How many tests passed.
     pub fn passed(&self) -> usize {
         self.tests
             .iter()
@@ -75,6 +91,7 @@ impl RunResult {
             .count()
     }
 
+    /// Writes `dir/result.json`, replacing any older one whole.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         use std::io::Write;
         std::fs::create_dir_all(dir)?;
@@ -90,6 +107,7 @@ impl RunResult {
         Ok(())
     }
 
+    /// Reads `dir/result.json`.
     pub fn read(dir: &Path) -> std::io::Result<RunResult> {
         let text = std::fs::read_to_string(dir.join("result.json"))?;
         serde_json::from_str(&text).map_err(std::io::Error::other)
@@ -177,7 +195,7 @@ mod tests {
             target: "tracker/6.1/x86_64".into(),
             verdict: Verdict::Fail,
             reason: "1/2 tests passed".into(),
-            submission: "reference".into(),
+            submission_origin: "reference".into(),
             kernel: Some(KernelInfo {
                 version: "6.1.176".into(),
                 canonical: "6.1.6".into(),

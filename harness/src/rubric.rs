@@ -290,7 +290,7 @@ mod tests {
             target: "tracker/6.1/x86_64".into(),
             verdict,
             reason: "why".into(),
-            submission: String::new(),
+            submission_origin: String::new(),
             kernel: None,
             syscalls: BTreeMap::new(),
             missing_syscalls: vec![],

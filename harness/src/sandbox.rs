@@ -12,6 +12,7 @@
 //! processes, file size): cgroups are not everywhere (v1, hybrid, delegated
 //! or not), rlimits are.
 
+use crate::ioerr::IoError;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -34,11 +35,8 @@ pub enum SandboxError {
         program: String,
         source: std::io::Error,
     },
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Whether steps run inside bubblewrap.
@@ -140,8 +138,6 @@ pub struct Finished {
     pub ended: Ended,
     /// stdout and stderr interleaved; head and tail kept when it was long.
     pub output: String,
-    /// Bytes of output the step printed in all.
-    pub output_len: u64,
 }
 
 /// One step: a program, its arguments (paths as seen inside), the mounts and
@@ -204,9 +200,11 @@ impl Sandbox {
     }
 
     fn own_with(&self, dir: &Path, whole: bool) -> Result<(), SandboxError> {
-        let fail = |source| SandboxError::Io {
-            path: dir.into(),
-            source,
+        let fail = |source| {
+            SandboxError::Io(IoError {
+                path: dir.into(),
+                source,
+            })
         };
         std::fs::create_dir_all(dir).map_err(fail)?;
         if let Sandbox::Bwrap { as_root: true } = self {
@@ -503,7 +501,6 @@ fn supervise(cmd: Command, step: &Step) -> Result<Finished, SandboxError> {
     Ok(Finished {
         ended,
         output: log.text(),
-        output_len: log.total,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Pristine kernel sources: fetched or found once, extracted once into the
 //! cache, never modified afterwards (each run works on its own copy).
 
+use crate::ioerr::{io, IoError};
 use crate::process::{self, ToolError};
 use crate::target::Series;
 use sha2::{Digest, Sha256};
@@ -8,37 +9,45 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Why no kernel source is ready (never the submission's doing).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// No source for the series could be found or fetched.
     #[error("no kernel source for series {series}: {tried}")]
-    Unavailable { series: String, tried: String },
+    Unavailable {
+        /// The series.
+        series: String,
+        /// Where it was looked for.
+        tried: String,
+    },
+    /// A tarball whose sha256 is not the one expected.
     #[error("{path}: sha256 is {actual}, expected {expected}")]
     Checksum {
+        /// The tarball.
         path: PathBuf,
+        /// The sha256 the series names.
         expected: String,
+        /// The tarball's own.
         actual: String,
     },
+    /// A directory that is not a kernel tree.
     #[error("{path} is not a kernel tree (no Makefile with VERSION/PATCHLEVEL)")]
-    NotATree { path: PathBuf },
-    #[error("I/O on {path}: {source}")]
-    Io {
+    NotATree {
+        /// The directory.
         path: PathBuf,
-        source: std::io::Error,
     },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A tool (tar, curl) failed.
     #[error(transparent)]
     Tool(#[from] ToolError),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// A pristine, extracted kernel tree and where it came from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KernelSource {
+    /// The pristine tree, unpacked.
     pub tree: PathBuf,
     /// `VERSION.PATCHLEVEL.SUBLEVEL` read from the tree's Makefile.
     pub version: String,
@@ -202,7 +211,7 @@ fn download(url: &str, dest: &Path) -> Result<(), SourceError> {
             .arg(&partial)
             .arg(url),
     )?;
-    std::fs::rename(&partial, dest).map_err(io(dest))
+    Ok(std::fs::rename(&partial, dest).map_err(io(dest))?)
 }
 
 /// sha256 of a large tarball, remembered beside the cache keyed by the file's
@@ -236,7 +245,7 @@ fn sha256_remembered(path: &Path, cache: &Path) -> Result<String, SourceError> {
     Ok(sha)
 }
 
-pub fn sha256_file(path: &Path) -> Result<String, SourceError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, SourceError> {
     let mut file = std::fs::File::open(path).map_err(io(path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -23,14 +23,26 @@ use std::path::{Path, PathBuf};
 /// Every message names paths a student chose: shown on one bounded line.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmissionError {
+    /// The path given does not exist.
     #[error("submission {} does not exist", shown(.0))]
     Missing(PathBuf),
+    /// It holds no patch.
     #[error("submission {} holds no patch (looked for *.patch, *.diff, patch/, patch.tar.gz)", shown(.path))]
-    Empty { path: PathBuf },
+    Empty {
+        /// The submission.
+        path: PathBuf,
+    },
+    /// Refused: a path or construct kgrade will not apply, or over a limit.
     #[error("refused: {0}")]
     Unsafe(String),
+    /// It could not be read.
     #[error("cannot read submission {}: {}", shown(.path), one_line(.message, 200))]
-    Unreadable { path: PathBuf, message: String },
+    Unreadable {
+        /// The submission.
+        path: PathBuf,
+        /// Why not.
+        message: String,
+    },
 }
 
 fn shown(path: &Path) -> String {
@@ -69,7 +81,9 @@ impl Default for Limits {
 /// One patch file of a submission, in application order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchFile {
+    /// The file name, for reports.
     pub name: String,
+    /// The patch text.
     pub text: String,
 }
 
@@ -78,6 +92,7 @@ pub struct PatchFile {
 pub struct Submission {
     /// Where it came from, for reports.
     pub origin: String,
+    /// The patches, in the order they apply.
     pub patches: Vec<PatchFile>,
 }
 
@@ -117,7 +132,7 @@ pub fn load(path: &Path) -> Result<Submission, SubmissionError> {
     load_with(path, &Limits::default())
 }
 
-pub fn load_with(path: &Path, limits: &Limits) -> Result<Submission, SubmissionError> {
+pub(crate) fn load_with(path: &Path, limits: &Limits) -> Result<Submission, SubmissionError> {
     let meta =
         std::fs::symlink_metadata(path).map_err(|_| SubmissionError::Missing(path.into()))?;
     let origin = path.display().to_string();

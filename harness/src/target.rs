@@ -6,15 +6,26 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why not.
         source: std::io::Error,
     },
+    /// A file is not valid.
     #[error("{path} is not valid: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such target (the name, the known ones).
     #[error("unknown target `{0}`; known targets: {1}")]
     UnknownTarget(String, String),
 }
@@ -23,7 +34,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Series {
+    /// The release the course asks for.
     pub canonical: Canonical,
+    /// A stand-in to use offline, if any.
     pub substitute: Option<Substitute>,
 }
 
@@ -31,8 +44,11 @@ pub struct Series {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canonical {
+    /// The version, e.g. `6.1.192`.
     pub version: String,
+    /// Where to download it.
     pub url: String,
+    /// The tarball's sha256.
     pub sha256: String,
 }
 
@@ -40,7 +56,9 @@ pub struct Canonical {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Substitute {
+    /// The Debian package it comes from.
     pub package: String,
+    /// The tarball on disk.
     pub tarball: PathBuf,
 }
 
@@ -48,16 +66,21 @@ pub struct Substitute {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
+    /// The assignment's name (its key in the config).
     #[serde(skip)]
     pub name: String,
+    /// The syscalls the patch adds, by name.
     pub syscalls: Vec<String>,
+    /// A kernel config fragment the assignment needs, if any.
     pub fragment: Option<String>,
+    /// Each guest test's time limit.
     pub case_timeout_ms: u64,
     /// Wall-clock limit for configuring and building one kernel; a build
     /// over it is the submission's `build-failed`. The default suits a cold
     /// arm64 build on a busy 2-core machine.
     #[serde(default = "default_build_timeout_s")]
     pub build_timeout_s: u64,
+    /// Spec parameters for the guest tests (see `kgrade_protocol::params`).
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
     /// Syscall numbers the handout mandates, per kernel series (pfstat's
@@ -156,18 +179,26 @@ struct TargetsFile {
 /// A fully resolved target: everything one run needs to know.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// `assignment/series/arch`.
     pub name: String,
+    /// The assignment.
     pub assignment: Assignment,
+    /// The series' name, e.g. `6.1`.
     pub series_name: String,
+    /// Where the series' source comes from.
     pub series: Series,
+    /// The arch's name, e.g. `x86_64`.
     pub arch_name: String,
+    /// The arch.
     pub arch: Arch,
 }
 
 /// The project's configuration directory, loaded.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// The project root (configs, kernel-patches).
     pub root: PathBuf,
+    /// Every target.
     pub targets: Vec<Target>,
 }
 
@@ -251,6 +282,7 @@ impl Catalog {
         })
     }
 
+    /// The target called `name`.
     pub fn target(&self, name: &str) -> Result<&Target, ConfigError> {
         self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
             let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
@@ -258,6 +290,7 @@ impl Catalog {
         })
     }
 
+    /// Where the config fragment `fragment` is.
     pub fn fragment_path(&self, fragment: &str) -> PathBuf {
         self.root.join("configs").join("kernel").join(fragment)
     }

@@ -6,10 +6,13 @@ use crate::qemu::Ended;
 use kgrade_protocol::Case;
 use serde::{Deserialize, Serialize};
 
+/// How one guest test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// It passed.
     Pass,
+    /// It failed (the message says how).
     Fail,
     /// The kernel crashed while this case ran.
     Crash,
@@ -22,23 +25,32 @@ pub enum Outcome {
     Tampered,
 }
 
+/// What a run came to, in result.json and every report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Every test passed.
     Pass,
+    /// Some test did not pass.
     Fail,
     /// The submission was refused before anything ran (unsafe paths).
     Rejected,
+    /// A patch of the submission does not apply (or it could not be read).
     PatchFailed,
+    /// The kernel did not configure or build.
     BuildFailed,
+    /// The kernel did not get as far as the tests.
     BootFailed,
+    /// The kernel crashed while the tests ran.
     Crash,
+    /// The run hit its time limit.
     Timeout,
     /// The console carries results the guest did not print (see `ktap`).
     Tampered,
 }
 
 impl Verdict {
+    /// As result.json spells it: `pass`, `build-failed`, ...
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
@@ -55,6 +67,7 @@ impl Verdict {
 }
 
 impl Outcome {
+    /// As result.json spells it: `pass`, `not-run`, ...
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
@@ -67,19 +80,25 @@ impl Outcome {
     }
 }
 
+/// One guest test's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     /// `suite.case`
     pub name: String,
+    /// How it ended.
     pub outcome: Outcome,
     /// Why it did not pass (empty on a pass).
     pub message: String,
 }
 
+/// What the judge made of a boot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
+    /// The boot's verdict.
     pub verdict: Verdict,
+    /// One line on why.
     pub reason: String,
+    /// Every selected case, in plan order.
     pub tests: Vec<TestResult>,
     /// Lines that are not the guest's, each with why (bounded; empty
     /// unless the verdict is `tampered`).
@@ -95,8 +114,11 @@ const KERNEL_LINE_CHARS: usize = 160;
 /// One boot as the judge sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Boot<'a> {
+    /// The serial console, analysed.
     pub console: &'a Console,
+    /// How QEMU ended.
     pub ended: Ended,
+    /// The boot's time limit, for the messages.
     pub timeout_s: u64,
     /// The nonce in this boot's plan.
     pub nonce: &'a str,
@@ -361,11 +383,126 @@ fn run_verdict(
     }
 }
 
+/// Why a run ended before its kernel booted, as the stage that stopped it
+/// saw it: always the submission's doing (this machine's is an error).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stopped {
+    /// Refused when read or applied: unsafe paths, over a limit.
+    Refused(String),
+    /// A student's submission that cannot be read as patches.
+    Unreadable(String),
+    /// A patch that does not apply, with `patch`'s output and the rejects.
+    DoesNotApply {
+        patch: String,
+        output: String,
+        rejects: String,
+    },
+    /// `patch` stopped at a limit.
+    PatchLimit { patch: String, why: String },
+    /// The kernel did not build.
+    BuildFailed {
+        reason: String,
+        first_errors: String,
+    },
+    /// The kernel config lost wanted options.
+    ConfigDropped(Vec<String>),
+    /// The configuration refused the patched tree.
+    ConfigFailed {
+        reason: String,
+        first_errors: String,
+    },
+}
+
+/// A run's verdict, one line on why, and the longer evidence for
+/// result.json's `details`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) verdict: Verdict,
+    pub(crate) reason: String,
+    pub(crate) details: String,
+}
+
+/// The verdict of a run a stage stopped before any boot.
+pub(crate) fn stopped(stop: Stopped) -> Decision {
+    let decision = |verdict, reason, details| Decision {
+        verdict,
+        reason,
+        details,
+    };
+    match stop {
+        Stopped::Refused(why) => {
+            decision(Verdict::Rejected, format!("refused: {why}"), String::new())
+        }
+        Stopped::Unreadable(why) => decision(Verdict::PatchFailed, why, String::new()),
+        Stopped::DoesNotApply {
+            patch,
+            output,
+            rejects,
+        } => decision(
+            Verdict::PatchFailed,
+            format!("{patch} does not apply"),
+            format!("{output}\n{rejects}"),
+        ),
+        Stopped::PatchLimit { patch, why } => decision(
+            Verdict::PatchFailed,
+            format!("{patch}: patching stopped at a limit ({why})"),
+            String::new(),
+        ),
+        Stopped::BuildFailed {
+            reason,
+            first_errors,
+        } => {
+            let first = first_errors
+                .lines()
+                .find(|l| l.contains("error"))
+                .map(|l| l.trim().to_string())
+                .unwrap_or(reason);
+            decision(Verdict::BuildFailed, first, first_errors)
+        }
+        Stopped::ConfigDropped(lost) => decision(
+            Verdict::BuildFailed,
+            format!("kernel config dropped {}", lost.join(", ")),
+            lost.join("\n"),
+        ),
+        Stopped::ConfigFailed {
+            reason,
+            first_errors,
+        } => {
+            let first = first_errors
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+                .unwrap_or(reason);
+            decision(
+                Verdict::BuildFailed,
+                format!("the kernel configuration failed: {first}"),
+                first_errors,
+            )
+        }
+    }
+}
+
+/// The verdict of a run that booted: the judge's over its boots, held to
+/// the numbers the handout fixes (see [`fixed_numbers_verdict`]).
+pub(crate) fn booted(
+    verdict: Verdict,
+    reason: String,
+    details: String,
+    wrong: &[String],
+) -> Decision {
+    let (verdict, reason) = fixed_numbers_verdict(verdict, reason, wrong);
+    Decision {
+        verdict,
+        reason,
+        details,
+    }
+}
+
 /// A run whose tests all passed still fails when the syscalls sit at other
 /// numbers than the handout fixes: the course's own tester would call the
 /// fixed ones. The tests ran with the patch's numbers, so they still tell the
 /// student what works.
-pub fn fixed_numbers_verdict(
+pub(crate) fn fixed_numbers_verdict(
     verdict: Verdict,
     reason: String,
     wrong: &[String],
@@ -629,6 +766,53 @@ mod tests {
         let m = &j.tests[0].message;
         assert!(m.ends_with("(25 more lines in serial.log)"), "{m}");
         assert!(m.len() < 6 * 170, "{}", m.len());
+    }
+
+    #[test]
+    fn a_stopped_run_gets_its_stage_verdict_and_evidence() {
+        let d = stopped(Stopped::Refused("../etc/passwd".into()));
+        assert_eq!(
+            (d.verdict, d.reason.as_str()),
+            (Verdict::Rejected, "refused: ../etc/passwd")
+        );
+        let d = stopped(Stopped::DoesNotApply {
+            patch: "0001.patch".into(),
+            output: "Hunk #1 FAILED".into(),
+            rejects: "@@ -1 +1 @@".into(),
+        });
+        assert_eq!(d.verdict, Verdict::PatchFailed);
+        assert_eq!(d.reason, "0001.patch does not apply");
+        assert_eq!(d.details, "Hunk #1 FAILED\n@@ -1 +1 @@");
+        let d = stopped(Stopped::BuildFailed {
+            reason: "make exited 2".into(),
+            first_errors: "  CC kernel/x.o\n kernel/x.c:3: error: expected ';'\n".into(),
+        });
+        assert_eq!(d.verdict, Verdict::BuildFailed);
+        assert_eq!(d.reason, "kernel/x.c:3: error: expected ';'");
+        let d = stopped(Stopped::BuildFailed {
+            reason: "make exited 2".into(),
+            first_errors: "Killed".into(),
+        });
+        assert_eq!(d.reason, "make exited 2");
+        let d = stopped(Stopped::ConfigDropped(vec![
+            "CONFIG_A".into(),
+            "CONFIG_B".into(),
+        ]));
+        assert_eq!(
+            (d.reason.as_str(), d.details.as_str()),
+            (
+                "kernel config dropped CONFIG_A, CONFIG_B",
+                "CONFIG_A\nCONFIG_B"
+            )
+        );
+        let d = stopped(Stopped::ConfigFailed {
+            reason: "exit 1".into(),
+            first_errors: " Kconfig:3: syntax error\nmore".into(),
+        });
+        assert_eq!(
+            d.reason,
+            "the kernel configuration failed: Kconfig:3: syntax error"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! `/kgrade/build`), so compiler command lines, and with them ccache's keys,
 //! are the same for every submission.
 
+use crate::ioerr::{io, IoError};
 use crate::sandbox::{self, Ended, Limits, Mount, Sandbox, SandboxError, Step};
 use crate::submission::{self, PatchFile, Submission, SubmissionError};
 use std::path::{Path, PathBuf};
@@ -47,18 +48,8 @@ pub enum WorkspaceError {
     Sandbox(#[from] SandboxError),
     #[error("copying the kernel tree failed: {0}")]
     Copy(String),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
-    move |source| WorkspaceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// Takes a workspace's trees away but keeps its lock file, so a run waiting
@@ -188,7 +179,7 @@ impl Workspace {
                     .join("\n"),
             ));
         }
-        sandbox::own_dirs_only(&self.src).map_err(io(&self.src))
+        Ok(sandbox::own_dirs_only(&self.src).map_err(io(&self.src))?)
     }
 
     /// Says that the build dir now holds a finished build of the applied
@@ -247,7 +238,7 @@ impl Workspace {
                 )
             };
             if rc != 0 {
-                return Err(io(&path)(std::io::Error::last_os_error()));
+                return Err(io(&path)(std::io::Error::last_os_error()).into());
             }
         }
         Ok(true)

@@ -56,7 +56,11 @@ fn the_reference_as_patch_tar_gz_passes() {
     let r = RunResult::read(&out).expect("result.json is written");
     assert_eq!(r.verdict, Verdict::Pass, "{}: {:?}", r.reason, r.tests);
     assert_eq!(status.code(), Some(0));
-    assert!(r.submission.ends_with("patch.tar.gz"), "{}", r.submission);
+    assert!(
+        r.submission_origin.ends_with("patch.tar.gz"),
+        "{}",
+        r.submission_origin
+    );
     assert_eq!(r.tests.len(), SOME_CASES.len());
     assert_eq!(r.syscalls["pf_set_param"], 451);
     assert_eq!(r.syscalls["pf_cleanup"], 453);

@@ -355,7 +355,7 @@ fn rejudge_fixtures(boots: &[(&str, &str)]) -> kgrade::report::RunResult {
         target: "tracker/6.1/x86_64".into(),
         verdict: Verdict::Pass,
         reason: String::new(),
-        submission: String::new(),
+        submission_origin: String::new(),
         kernel: None,
         syscalls: Default::default(),
         missing_syscalls: vec![],

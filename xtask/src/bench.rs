@@ -686,8 +686,12 @@ pub fn run(opts: &Options) -> Result<()> {
     stage_rows("P1", &cold, &mut rows);
 
     // P2: students after the reference, in the same cache.
-    let ref_dir =
-        kgrade::pipeline::reference_dir(&root, &target.assignment.name, &src, &target.series_name)?;
+    let ref_dir = kgrade::pipeline::reference_patches_dir(
+        &root,
+        &target.assignment.name,
+        &src,
+        &target.series_name,
+    )?;
     let reference = read_series(&ref_dir)?;
     let created = new_files(&reference);
     let c_file: Vec<String> = created

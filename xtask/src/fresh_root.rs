@@ -15,6 +15,8 @@
 //! cache and lock file, which other kgrade runs on this machine cannot see.
 
 use anyhow::{bail, ensure, Context, Result};
+use kgrade::report::RunResult;
+use kgrade::verdict::Verdict;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -199,12 +201,6 @@ impl Clock {
     }
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
 pub fn run_all(project: &Path, opts: &Options) -> Result<()> {
     let recipe_path = project.join("images/Containerfile");
     let steps = parse_recipe(&std::fs::read_to_string(&recipe_path)?)?;
@@ -330,20 +326,19 @@ pub fn run_all(project: &Path, opts: &Options) -> Result<()> {
     })?;
     let students = dir.join("tmp/grades/students");
     let target_dir = t.replace('/', "_");
-    let verdict = |s: &str| -> Result<String> {
-        let r = read_json(&students.join(s).join(&target_dir).join("result.json"))?;
-        Ok(r["verdict"].as_str().unwrap_or_default().to_string())
+    let verdict = |s: &str| -> Result<Verdict> {
+        let run = students.join(s).join(&target_dir);
+        let result = RunResult::read(&run)
+            .with_context(|| format!("reading {}/result.json", run.display()))?;
+        Ok(result.verdict)
     };
+    let (good, bad) = (verdict("good")?, verdict("bad")?);
     ensure!(
-        verdict("good")? == "pass",
+        good == Verdict::Pass,
         "the reference graded {}",
-        verdict("good")?
+        good.as_str()
     );
-    ensure!(
-        verdict("bad")? == "fail",
-        "the mutant graded {}",
-        verdict("bad")?
-    );
+    ensure!(bad == Verdict::Fail, "the mutant graded {}", bad.as_str());
     let gradebook = std::fs::read_to_string(dir.join("tmp/grades/gradebook.csv"))?;
     println!("fresh-root: gradebook.csv\n{gradebook}");
 

@@ -134,7 +134,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         let req = Request {
             catalog: &catalog,
             target,
-            submission: None,
+            submission_path: None,
             kernel_src,
             out: &dir.join("reference"),
             overlay: None,
@@ -170,7 +170,7 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         let req = Request {
             catalog: &catalog,
             target,
-            submission: None,
+            submission_path: None,
             kernel_src,
             out: &dir.join("reference"),
             overlay: None,
@@ -182,8 +182,12 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         let mut caught = 0;
         let mut mutant_count = 0;
         if mutants.wanted(&target.name) {
-            let ref_dir =
-                pipeline::reference_dir(&root, &target.assignment.name, &src, &target.series_name)?;
+            let ref_dir = pipeline::reference_patches_dir(
+                &root,
+                &target.assignment.name,
+                &src,
+                &target.series_name,
+            )?;
             for (mutant, patch) in mutants::load(&ref_dir)? {
                 mutant_count += 1;
                 eprintln!("test-all: {} mutant {}", target.name, mutant.name);

@@ -5,8 +5,8 @@
 #[cfg(test)]
 mod tests {
     use kgrade::grade::class::{Shard, Student};
-    use kgrade::grade::manifest::Manifest;
-    use kgrade::grade::record::Done;
+    use kgrade::grade::Done;
+    use kgrade::grade::Manifest;
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -53,7 +53,7 @@ mod tests {
         let done = Done {
             key: "k".into(),
             target: "tracker/6.1/x86_64".into(),
-            submission: "digest".into(),
+            submission_digest: "digest".into(),
             seconds: 1.0,
             error: error.map(String::from),
         };

@@ -1,6 +1,7 @@
 //! The class: one submission per student in a directory, and shards of it.
 
 use super::GradeError;
+use crate::ioerr::IoError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -36,9 +37,11 @@ fn student_name(file_name: &str, is_dir: bool) -> String {
 /// are an error (the TA must choose).
 pub fn discover(dir: &Path, out: Option<&Path>) -> Result<Vec<Student>, GradeError> {
     let out = out.and_then(|o| o.canonicalize().ok());
-    let io = |source| GradeError::Io {
-        path: dir.to_path_buf(),
-        source,
+    let io = |source| {
+        GradeError::Io(IoError {
+            path: dir.to_path_buf(),
+            source,
+        })
     };
     let mut students: Vec<Student> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -82,7 +85,9 @@ pub fn discover(dir: &Path, out: Option<&Path>) -> Result<Vec<Student>, GradeErr
 /// Shard `index` of `count` (1-based), e.g. `2/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// Which shard, from 1.
     pub index: usize,
+    /// How many shards in all.
     pub count: usize,
 }
 

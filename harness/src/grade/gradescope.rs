@@ -4,7 +4,7 @@
 //! the serial console's differences from the reference's) as the overall
 //! output.
 
-use super::results::{ClassResults, RunState, StudentResults};
+use super::class_results::{ClassResults, RunState, StudentResults};
 use crate::text::printable;
 use crate::verdict::Outcome;
 use serde::Serialize;

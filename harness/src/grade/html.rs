@@ -2,8 +2,8 @@
 //! page per student (verdicts, points per test, the evidence of a failure and
 //! the console's differences from the reference's).
 
+use super::class_results::{ClassResults, RunEntry, RunVerdict, StudentResults};
 use super::markup::escape;
-use super::results::{ClassResults, RunEntry, RunVerdict, StudentResults};
 use crate::rubric::fmt_points;
 use crate::verdict::{Outcome, Verdict};
 

@@ -8,7 +8,7 @@
 //! reader turns a raw newline in an attribute into a space); the full text of
 //! a message goes in the element's body.
 
-use super::results::{ClassResults, RunEntry, RunState};
+use super::class_results::{ClassResults, RunEntry, RunState};
 use crate::verdict::{Outcome, Verdict};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;

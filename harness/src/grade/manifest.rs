@@ -3,17 +3,21 @@
 
 use super::class::{Shard, Student};
 use super::GradeError;
+use crate::ioerr::{io, IoError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const MANIFEST: &str = "grade.json";
 
+/// `grade.json`: what an output directory holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The assignment graded.
     pub assignment: String,
+    /// Its targets, in order.
     pub targets: Vec<String>,
-    /// Per target, the key of every input but the submission (record.rs).
+    /// Per target, the key of every input but the submission (run_files.rs).
     pub inputs: BTreeMap<String, String>,
     /// Which shard of the class this directory holds; none for a whole class.
     #[serde(default)]
@@ -25,12 +29,10 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Reads `out/grade.json`.
     pub fn read(out: &Path) -> Result<Manifest, GradeError> {
         let path = out.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| GradeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
             GradeError::Class(format!("{} is not a kgrade manifest: {e}", path.display()))
         })?;
@@ -69,11 +71,12 @@ impl Manifest {
         Ok(())
     }
 
+    /// Writes `out/grade.json`, replacing any older one whole.
     pub fn write(&self, out: &Path) -> Result<(), GradeError> {
         let path = out.join(MANIFEST);
         let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
-        super::record::write_atomic(&path, text.as_bytes())
-            .map_err(|source| GradeError::Io { path, source })
+        super::run_files::write_atomic(&path, text.as_bytes())
+            .map_err(|source| GradeError::Io(IoError { path, source }))
     }
 
     /// The graded students, with their names.

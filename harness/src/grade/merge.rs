@@ -7,21 +7,15 @@
 //! as `kgrade grade` writes them, so gradebook.csv, summary.md and the HTML
 //! index are byte-identical to an unsharded run's that got the same results.
 
+use super::class_results::ClassResults;
 use super::manifest::Manifest;
-use super::record;
-use super::results::ClassResults;
-use super::{outputs, select_targets, GradeError};
+use super::run_files;
+use super::{class_reports, select_targets, GradeError};
+use crate::ioerr::io;
 use crate::paths::FileLock;
 use crate::target::Catalog;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GradeError + '_ {
-    move |source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<(), GradeError> {
     std::fs::create_dir_all(to).map_err(io(to))?;
@@ -41,13 +35,13 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<(), GradeError> {
 
 /// Replaces `to` with a copy of `from`, through a staging directory.
 fn replace_with_copy(from: &Path, to: &Path) -> Result<(), GradeError> {
-    let staging = record::sibling(to, "partial");
+    let staging = run_files::sibling(to, "partial");
     let _ = std::fs::remove_dir_all(&staging);
     copy_tree(from, &staging)?;
     if to.exists() {
         std::fs::remove_dir_all(to).map_err(io(to))?;
     }
-    std::fs::rename(&staging, to).map_err(io(to))
+    Ok(std::fs::rename(&staging, to).map_err(io(to))?)
 }
 
 /// Checks that the inputs are shards of one grading and returns, per
@@ -157,8 +151,8 @@ pub fn merge(
     let targets = select_targets(catalog, &first.assignment, &first.targets)?;
     let rubric = targets[0].assignment.rubric()?;
     for s in &first.class {
-        let from = record::student_dir(&holder[&s.dir], &s.dir);
-        let to = record::student_dir(out, &s.dir);
+        let from = run_files::student_dir(&holder[&s.dir], &s.dir);
+        let to = run_files::student_dir(out, &s.dir);
         if from.is_dir() {
             replace_with_copy(&from, &to)?;
         }
@@ -166,13 +160,13 @@ pub fn merge(
     for t in &first.targets {
         let finished = manifests
             .iter()
-            .map(|(p, _)| record::reference_dir(p, t))
+            .map(|(p, _)| run_files::reference_run_dir(p, t))
             .find(|d| {
-                record::read_done(d).is_some_and(|d| d.error.is_none())
+                run_files::read_done(d).is_some_and(|d| d.error.is_none())
                     && crate::report::RunResult::read(d).is_ok()
             });
         if let Some(from) = finished {
-            replace_with_copy(&from, &record::reference_dir(out, t))?;
+            replace_with_copy(&from, &run_files::reference_run_dir(out, t))?;
         }
     }
     let merged = Manifest {
@@ -181,7 +175,7 @@ pub fn merge(
         ..first.clone()
     };
     merged.write(out)?;
-    outputs::write_reports(out, &merged, &rubric)
+    class_reports::write_reports(out, &merged, &rubric)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! build.log, serial.log, done.json) the moment it finishes, placed
 //! atomically; the reference solution's runs go to `OUT/reference/<target>/`
 //! first, for the console diffs. A run already finished under the same key
-//! (see `record`) is never redone by `--resume`. At the end the reports are
-//! written from what is on disk (see `outputs`), so an interrupted and
+//! (see `run_files`) is never redone by `--resume`. At the end the reports are
+//! written from what is on disk (see `class_reports`), so an interrupted and
 //! resumed run, or shards merged with `kgrade merge`, give the same reports
 //! as one uninterrupted run.
 //!
@@ -17,21 +17,23 @@
 //! kernel builds queue.
 
 pub mod class;
-pub mod gradebook;
-pub mod gradescope;
-pub mod html;
-pub mod junit;
-pub mod manifest;
-pub mod markup;
+pub mod class_reports;
+pub mod class_results;
+mod gradebook;
+mod gradescope;
+mod html;
+mod junit;
+mod manifest;
+mod markup;
 pub mod merge;
-pub mod outputs;
 pub mod progress;
-pub mod record;
-pub mod results;
+mod run_files;
 pub mod slurm;
+mod summary;
 #[cfg(test)]
 mod tests;
 
+use crate::ioerr::{io, IoError};
 use crate::paths::{self, FileLock};
 use crate::pipeline::{self, InfraError, Request};
 use crate::report::RunResult;
@@ -39,53 +41,57 @@ use crate::rubric::{fmt_points, Rubric, RubricError};
 use crate::source;
 use crate::target::{Catalog, Target};
 use class::{Shard, Student};
-use manifest::Manifest;
+use class_results::ClassResults;
+pub use manifest::Manifest;
 use progress::Progress;
-use record::Done;
-use results::ClassResults;
+pub use run_files::Done;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Why a class could not be graded (or its reports written).
 #[derive(Debug, thiserror::Error)]
 pub enum GradeError {
+    /// The class directory is not usable.
     #[error("{0}")]
     Class(String),
+    /// No target of the assignment (the assignment, the known ones).
     #[error("no target of assignment `{0}` (known assignments: {1})")]
     NoSuchAssignment(String, String),
+    /// A target not of the assignment (the target, the assignment, its targets).
     #[error("target `{0}` is not a target of assignment `{1}` (its targets: {2})")]
     NotInAssignment(String, String, String),
+    /// The rubric is not valid.
     #[error(transparent)]
     Rubric(#[from] RubricError),
+    /// The reference run failed for a reason of this machine's.
     #[error(transparent)]
     Infra(#[from] InfraError),
+    /// The output directory is locked by another `kgrade grade`.
     #[error("{0} is in use by another `kgrade grade` (its lock is held)")]
     Busy(PathBuf),
-    #[error("I/O on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GradeError + '_ {
-    move |source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// What `kgrade grade` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The assignment to grade.
     pub assignment: String,
     /// Target names; empty means every target of the assignment.
     pub targets: Vec<String>,
+    /// The class directory: one submission per student.
     pub dir: PathBuf,
+    /// The output directory.
     pub out: PathBuf,
+    /// Runs at once.
     pub jobs: usize,
+    /// Grade only this shard of the class.
     pub shard: Option<Shard>,
+    /// Keep finished runs (and redo only the rest).
     pub resume: bool,
     /// Keep each student's patched tree and build directory in the cache
     /// (a rerun then takes seconds, not a minute, at about 100 MB a run).
@@ -101,6 +107,7 @@ pub struct Summary {
     pub ran: usize,
     /// Finished runs found and kept (including the reference's).
     pub reused: usize,
+    /// The class, as graded.
     pub class: ClassResults,
 }
 
@@ -157,13 +164,13 @@ struct Job<'c> {
     student: Option<usize>,
     label: String,
     target: &'c Target,
-    submission: Option<PathBuf>,
+    submission_path: Option<PathBuf>,
     dir: PathBuf,
     key: String,
-    fingerprint: String,
+    submission_digest: String,
 }
 
-/// Per target: the inputs key and the reference's fingerprint.
+/// Per target: the inputs key and the reference's submission digest.
 fn plan_inputs(
     catalog: &Catalog,
     targets: &[&Target],
@@ -172,10 +179,14 @@ fn plan_inputs(
     for t in targets {
         let src = source::resolve(&t.series_name, &t.series, None, &paths::cache_root())
             .map_err(InfraError::from)?;
-        let ref_dir =
-            pipeline::reference_dir(&catalog.root, &t.assignment.name, &src, &t.series_name)?;
-        let fp = record::fingerprint(&ref_dir);
-        let inputs = record::inputs_key(catalog, t, &src, &fp)?;
+        let ref_dir = pipeline::reference_patches_dir(
+            &catalog.root,
+            &t.assignment.name,
+            &src,
+            &t.series_name,
+        )?;
+        let fp = run_files::submission_digest(&ref_dir);
+        let inputs = run_files::inputs_key(catalog, t, &src, &fp)?;
         out.insert(t.name.clone(), (inputs, fp));
     }
     Ok(out)
@@ -219,9 +230,9 @@ pub fn grade(
     // a student's grade, and its key covers every input.
     for t in &targets {
         let (inputs_key, fp) = &inputs[&t.name];
-        let key = record::run_key(inputs_key, fp);
-        let dir = record::reference_dir(&opts.out, &t.name);
-        if record::is_done(&dir, &key) {
+        let key = run_files::run_key(inputs_key, fp);
+        let dir = run_files::reference_run_dir(&opts.out, &t.name);
+        if run_files::is_done(&dir, &key) {
             reused += 1;
             continue;
         }
@@ -229,19 +240,19 @@ pub fn grade(
             student: None,
             label: "reference".into(),
             target: t,
-            submission: None,
+            submission_path: None,
             dir,
             key,
-            fingerprint: fp.clone(),
+            submission_digest: fp.clone(),
         });
     }
     let mut pending = vec![0usize; graded.len()];
     for (i, s) in graded.iter().enumerate() {
-        let fp = record::fingerprint(&s.path);
+        let fp = run_files::submission_digest(&s.path);
         for t in &targets {
-            let key = record::run_key(&inputs[&t.name].0, &fp);
-            let dir = record::run_dir(&opts.out, &s.dir, &t.name);
-            if opts.resume && record::is_done(&dir, &key) {
+            let key = run_files::run_key(&inputs[&t.name].0, &fp);
+            let dir = run_files::run_dir(&opts.out, &s.dir, &t.name);
+            if opts.resume && run_files::is_done(&dir, &key) {
                 reused += 1;
                 continue;
             }
@@ -250,10 +261,10 @@ pub fn grade(
                 student: Some(i),
                 label: s.name.clone(),
                 target: t,
-                submission: Some(s.path.clone()),
+                submission_path: Some(s.path.clone()),
                 dir,
                 key,
-                fingerprint: fp.clone(),
+                submission_digest: fp.clone(),
             });
         }
     }
@@ -290,7 +301,7 @@ pub fn grade(
         }
     });
     progress.end();
-    let class = outputs::write_reports(&opts.out, &manifest, &rubric)?;
+    let class = class_reports::write_reports(&opts.out, &manifest, &rubric)?;
     Ok(Summary { ran, reused, class })
 }
 
@@ -332,7 +343,7 @@ fn run_job(
     progress: &dyn Progress,
 ) -> (Done, Option<RunResult>) {
     let started = Instant::now();
-    let staging = record::sibling(&job.dir, "partial");
+    let staging = run_files::sibling(&job.dir, "partial");
     let _ = std::fs::remove_dir_all(&staging);
     let prefix = format!("{} {}", job.label, job.target.name);
     progress.stage(worker, &format!("{prefix}: start"));
@@ -342,13 +353,13 @@ fn run_job(
             let req = Request {
                 catalog,
                 target: job.target,
-                submission: job.submission.as_deref(),
+                submission_path: job.submission_path.as_deref(),
                 kernel_src: None,
                 out: &staging,
                 overlay: None,
                 only: vec![],
                 // The reference's tree stays: every target's class needs it.
-                discard_workspace: job.submission.is_some() && !opts.keep_workspaces,
+                discard_workspace: job.submission_path.is_some() && !opts.keep_workspaces,
                 allow_unsandboxed: opts.no_sandbox,
                 build_timeout: None,
             };
@@ -366,12 +377,12 @@ fn run_job(
     let mut done = Done {
         key: job.key.clone(),
         target: job.target.name.clone(),
-        submission: job.fingerprint.clone(),
+        submission_digest: job.submission_digest.clone(),
         seconds: started.elapsed().as_secs_f64(),
         error: outcome.as_ref().err().cloned(),
     };
     if staging.is_dir() {
-        if let Err(e) = record::place(&staging, &job.dir, &done) {
+        if let Err(e) = run_files::place(&staging, &job.dir, &done) {
             done.error = Some(format!(
                 "cannot file the result in {}: {e}",
                 job.dir.display()

@@ -5,6 +5,7 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Duration;
 
+/// Where a grading run reports its progress.
 pub trait Progress: Sync {
     /// `done` of `students` are already finished (reused); `runs` to do.
     fn begin(&self, students: usize, done: usize, runs: usize, reused: usize);
@@ -12,6 +13,7 @@ pub trait Progress: Sync {
     fn stage(&self, worker: usize, what: &str);
     /// A run finished; `student_done` when it was that student's last.
     fn finished(&self, line: &str, student_done: bool);
+    /// The last run finished.
     fn end(&self);
 }
 
@@ -25,6 +27,7 @@ impl Progress for Silent {
     fn end(&self) {}
 }
 
+/// Progress bars on a terminal: the class, and one line per worker.
 pub struct Bars {
     multi: MultiProgress,
     main: ProgressBar,
@@ -32,6 +35,7 @@ pub struct Bars {
 }
 
 impl Bars {
+    /// Bars for `workers` workers, on stderr.
     pub fn new(workers: usize) -> Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let main = multi.add(ProgressBar::new(0));

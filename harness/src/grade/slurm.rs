@@ -6,24 +6,33 @@
 //! machine it runs on; each task starts with `kgrade doctor`.
 
 use super::GradeError;
+use crate::ioerr::io;
 use std::path::{Path, PathBuf};
 
+/// What `kgrade grade --emit-slurm` writes scripts for.
 #[derive(Debug, Clone)]
 pub struct SlurmSpec {
     /// The kgrade binary the tasks run (inside the container with `container`).
     pub kgrade: PathBuf,
     /// The project checkout (configs, kernel-patches, guest-tests).
     pub root: PathBuf,
+    /// The class directory.
     pub dir: PathBuf,
+    /// The output directory the merge writes.
     pub out: PathBuf,
+    /// The assignment.
     pub assignment: String,
     /// As given with --targets (empty: every target of the assignment).
     pub targets: Vec<String>,
     /// How many targets that is.
     pub target_count: usize,
+    /// Runs at once in each task.
     pub jobs: usize,
+    /// Shards (array tasks).
     pub shards: usize,
+    /// Students in the class.
     pub students: usize,
+    /// Passed through to sbatch.
     pub sbatch: SbatchOptions,
     /// An Apptainer image (images/kgrade.def) each task runs kgrade in.
     pub container: Option<PathBuf>,
@@ -32,7 +41,9 @@ pub struct SlurmSpec {
 /// What the cluster wants on every job: passed through to sbatch.
 #[derive(Debug, Clone, Default)]
 pub struct SbatchOptions {
+    /// `--account`.
     pub account: Option<String>,
+    /// `--partition`.
     pub partition: Option<String>,
     /// The array tasks' time limit (default: estimated from the class size).
     pub time: Option<String>,
@@ -94,7 +105,7 @@ fn kgrade_call(spec: &SlurmSpec) -> String {
     }
 }
 
-pub fn scripts(spec: &SlurmSpec) -> Result<Vec<(&'static str, String)>, GradeError> {
+pub(crate) fn scripts(spec: &SlurmSpec) -> Result<Vec<(&'static str, String)>, GradeError> {
     let n = spec.shards;
     let out = &spec.out;
     let targets = if spec.targets.is_empty() {
@@ -221,10 +232,7 @@ pub fn write(spec: &SlurmSpec) -> Result<Vec<PathBuf>, GradeError> {
     let mut written = Vec::new();
     for (name, text) in scripts(spec)? {
         let path = dir.join(name);
-        super::record::write_atomic(&path, text.as_bytes()).map_err(|source| GradeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        super::run_files::write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
         written.push(path);
     }

@@ -1,9 +1,9 @@
 //! The report writers on a small class laid out on disk as `grade` leaves it.
 
 use super::class::Student;
+use super::class_reports::{self, write_reports};
 use super::manifest::Manifest;
-use super::outputs::{self, write_reports};
-use super::record::{self, Done};
+use super::run_files::{self, Done};
 use crate::report::RunResult;
 use crate::rubric::{Rubric, RubricConfig};
 use crate::verdict::{Outcome, TestResult, Verdict};
@@ -22,7 +22,7 @@ fn result(verdict: Verdict, failing: &[(&str, Outcome, &str)], reached: usize) -
             }
             _ => "some tests passed".into(),
         },
-        submission: "class/x".into(),
+        submission_origin: "class/x".into(),
         kernel: None,
         syscalls: Default::default(),
         missing_syscalls: vec![],
@@ -56,20 +56,20 @@ fn result(verdict: Verdict, failing: &[(&str, Outcome, &str)], reached: usize) -
 }
 
 fn file(dir: &Path, r: Option<&RunResult>, error: Option<&str>, serial: &str) {
-    let staging = record::sibling(dir, "partial");
+    let staging = run_files::sibling(dir, "partial");
     std::fs::create_dir_all(&staging).unwrap();
     if let Some(r) = r {
         r.write(&staging).unwrap();
     }
     std::fs::write(staging.join("serial.log"), serial).unwrap();
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    record::place(
+    run_files::place(
         &staging,
         dir,
         &Done {
             key: "k".into(),
             target: T.into(),
-            submission: "d".into(),
+            submission_digest: "d".into(),
             seconds: 3.0,
             error: error.map(String::from),
         },
@@ -98,9 +98,9 @@ fn class(out: &Path) -> (Manifest, Rubric) {
         class: names.iter().map(|n| student(n)).collect(),
         students: names.iter().map(|n| crate::paths::component(n)).collect(),
     };
-    let dir = |n: &str| record::run_dir(out, &crate::paths::component(n), T);
+    let dir = |n: &str| run_files::run_dir(out, &crate::paths::component(n), T);
     file(
-        &record::reference_dir(out, T),
+        &run_files::reference_run_dir(out, T),
         Some(&result(Verdict::Pass, &[], all)),
         None,
         "boot\nok 1 a\n",
@@ -151,7 +151,7 @@ fn gradebook_csv_has_a_row_per_student_and_blank_cells_for_ungraded_runs() {
     let (m, rubric) = class(d.path());
     let max = rubric.max();
     write_reports(d.path(), &m, &rubric).unwrap();
-    let csv = std::fs::read_to_string(d.path().join(outputs::GRADEBOOK)).unwrap();
+    let csv = std::fs::read_to_string(d.path().join(class_reports::GRADEBOOK)).unwrap();
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines[0], "student,tracker/6.1/x86_64,total");
     assert_eq!(lines[1], format!("ann,{max},{max}"));
@@ -168,7 +168,7 @@ fn summary_counts_verdicts_and_names_the_failed_tests() {
     let d = tempfile::tempdir().unwrap();
     let (m, rubric) = class(d.path());
     write_reports(d.path(), &m, &rubric).unwrap();
-    let md = std::fs::read_to_string(d.path().join(outputs::SUMMARY)).unwrap();
+    let md = std::fs::read_to_string(d.path().join(class_reports::SUMMARY)).unwrap();
     assert!(md.contains("| build-failed | 1 |"), "{md}");
     assert!(
         md.contains("| error | 1 |") && md.contains("| missing | 1 |"),
@@ -188,7 +188,7 @@ fn html_report_escapes_and_links_every_student() {
     let d = tempfile::tempdir().unwrap();
     let (m, rubric) = class(d.path());
     write_reports(d.path(), &m, &rubric).unwrap();
-    let index = std::fs::read_to_string(d.path().join(outputs::REPORT_INDEX)).unwrap();
+    let index = std::fs::read_to_string(d.path().join(class_reports::REPORT_INDEX)).unwrap();
     assert!(
         index.contains("&lt;eve&gt;") && !index.contains("<eve>"),
         "{index}"
@@ -238,7 +238,7 @@ fn junit_has_a_suite_per_student_and_target_with_ktap_reasons() {
     let d = tempfile::tempdir().unwrap();
     let (m, rubric) = class(d.path());
     write_reports(d.path(), &m, &rubric).unwrap();
-    let x = std::fs::read_to_string(d.path().join(outputs::JUNIT)).unwrap();
+    let x = std::fs::read_to_string(d.path().join(class_reports::JUNIT)).unwrap();
     assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
     let report = Report::deserialize_from_str(&x).unwrap();
     assert_eq!(report.name.as_str(), "kgrade tracker");
@@ -317,7 +317,7 @@ fn junit_attributes_hold_one_line_of_anything() {
     let (m, rubric) = class(d.path());
     let all = cases_for("tracker").count();
     file(
-        &record::run_dir(d.path(), "ann", T),
+        &run_files::run_dir(d.path(), "ann", T),
         Some(&result(
             Verdict::Fail,
             &[(
@@ -331,7 +331,7 @@ fn junit_attributes_hold_one_line_of_anything() {
         "",
     );
     write_reports(d.path(), &m, &rubric).unwrap();
-    let x = std::fs::read_to_string(d.path().join(outputs::JUNIT)).unwrap();
+    let x = std::fs::read_to_string(d.path().join(class_reports::JUNIT)).unwrap();
     assert!(!x.contains('\u{1b}'));
     let report = Report::deserialize_from_str(&x).unwrap();
     let ann = &report.test_suites[0];
@@ -368,8 +368,10 @@ fn gradescope_results_follow_the_specification() {
     write_reports(d.path(), &m, &rubric).unwrap();
     let read = |s: &str| -> serde_json::Value {
         serde_json::from_str(
-            &std::fs::read_to_string(record::student_dir(d.path(), s).join(outputs::GRADESCOPE))
-                .unwrap(),
+            &std::fs::read_to_string(
+                run_files::student_dir(d.path(), s).join(class_reports::GRADESCOPE),
+            )
+            .unwrap(),
         )
         .unwrap()
     };
@@ -412,10 +414,10 @@ fn reports_are_the_same_bytes_when_written_again() {
     let (m, rubric) = class(d.path());
     write_reports(d.path(), &m, &rubric).unwrap();
     let files = [
-        outputs::GRADEBOOK,
-        outputs::SUMMARY,
-        outputs::JUNIT,
-        outputs::REPORT_INDEX,
+        class_reports::GRADEBOOK,
+        class_reports::SUMMARY,
+        class_reports::JUNIT,
+        class_reports::REPORT_INDEX,
     ];
     let first: Vec<Vec<u8>> = files
         .iter()
@@ -440,8 +442,8 @@ fn merged_shards_write_the_reports_of_one_run() {
         let mine: Vec<String> = super::class::Shard { index: i, count: 2 }.select(&m.students);
         for s in &mine {
             super::merge::copy_tree(
-                &record::student_dir(whole.path(), s),
-                &record::student_dir(&dir, s),
+                &run_files::student_dir(whole.path(), s),
+                &run_files::student_dir(&dir, s),
             )
             .unwrap();
         }
@@ -462,10 +464,10 @@ fn merged_shards_write_the_reports_of_one_run() {
     write_reports(whole.path(), &m, &project_rubric).unwrap();
     super::merge::merge(&catalog, &inputs, merged.path()).unwrap();
     for f in [
-        outputs::GRADEBOOK,
-        outputs::SUMMARY,
-        outputs::REPORT_INDEX,
-        outputs::JUNIT,
+        class_reports::GRADEBOOK,
+        class_reports::SUMMARY,
+        class_reports::REPORT_INDEX,
+        class_reports::JUNIT,
     ] {
         assert_eq!(
             std::fs::read_to_string(merged.path().join(f)).unwrap(),
@@ -499,14 +501,14 @@ fn hostile_student_names_are_inert_in_every_report() {
     };
     let all = cases_for("tracker").count();
     file(
-        &record::reference_dir(d.path(), T),
+        &run_files::reference_run_dir(d.path(), T),
         Some(&result(Verdict::Pass, &[], all)),
         None,
         "",
     );
     let rubric = Rubric::build("tracker", &RubricConfig::default()).unwrap();
     write_reports(d.path(), &manifest, &rubric).unwrap();
-    let csv = std::fs::read_to_string(d.path().join(outputs::GRADEBOOK)).unwrap();
+    let csv = std::fs::read_to_string(d.path().join(class_reports::GRADEBOOK)).unwrap();
     let mut rows = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
     for row in rows.records() {
         let name = row.unwrap()[0].to_string();
@@ -517,7 +519,7 @@ fn hostile_student_names_are_inert_in_every_report() {
         assert!(!name.contains('\u{1b}'), "{name:?}");
     }
     assert!(csv.contains("'=HYPERLINK") && csv.contains("'-2"), "{csv}");
-    let md = std::fs::read_to_string(d.path().join(outputs::SUMMARY)).unwrap();
+    let md = std::fs::read_to_string(d.path().join(class_reports::SUMMARY)).unwrap();
     for bad in ["<img", "![i](", "\u{1b}", "\u{202e}", "&gt;|y"] {
         assert!(!md.contains(bad), "{bad:?} in\n{md}");
     }

@@ -23,9 +23,19 @@ use std::path::{Component, Path};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// A file name that leaves the tree (or cannot be a file name).
-    Path { path: String, why: &'static str },
+    Path {
+        /// The file name.
+        path: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A mode that makes a symbolic link or another non-regular file.
-    Mode { line: String, mode: String },
+    Mode {
+        /// The header line.
+        line: String,
+        /// The mode.
+        mode: String,
+    },
     /// A git binary patch: kgrade grades source.
     Binary,
 }

@@ -29,7 +29,7 @@ pub fn reference_with(fixture_name: &str, only: &[&str]) -> (RunResult, tempfile
     let req = kgrade::pipeline::Request {
         catalog: &catalog,
         target,
-        submission: None,
+        submission_path: None,
         kernel_src: None,
         out: out.path(),
         overlay: Some(&patch),

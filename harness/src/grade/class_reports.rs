@@ -2,38 +2,43 @@
 //! summary.md, junit.xml, report/ (HTML) and each student's Gradescope
 //! results.json.
 
+use super::class_results::ClassResults;
 use super::manifest::Manifest;
-use super::record::{student_dir, write_atomic};
-use super::results::ClassResults;
-use super::{gradebook, gradescope, html, junit, GradeError};
+use super::run_files::{student_dir, write_atomic};
+use super::{gradebook, gradescope, html, junit, summary, GradeError};
+use crate::ioerr::IoError;
 use crate::rubric::Rubric;
 use crate::transcript::normalise;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The gradebook's file name in the output directory.
 pub const GRADEBOOK: &str = "gradebook.csv";
+/// The Markdown summary's.
 pub const SUMMARY: &str = "summary.md";
+/// The JUnit XML's.
 pub const JUNIT: &str = "junit.xml";
+/// The HTML report's index page.
 pub const REPORT_INDEX: &str = "report/index.html";
-pub const GRADESCOPE: &str = "results.json";
+pub(crate) const GRADESCOPE: &str = "results.json";
 /// `kgrade run --reference`'s console comparison, beside result.json.
 pub const SERIAL_DIFF: &str = "serial.diff";
 
 /// What a console diff may cost: a submission's kernel writes the console,
 /// up to the boot's 4 MiB cap, and every report is rewritten on each
 /// `grade` and `merge`. An honest console is tens of KiB.
-pub struct DiffBudget {
+pub(crate) struct DiffBudget {
     /// Bytes and lines of either console before it is even normalised.
-    pub input_bytes: usize,
-    pub input_lines: usize,
+    pub(crate) input_bytes: usize,
+    pub(crate) input_lines: usize,
     /// Wall-clock time for the line diff (similar's Myers deadline; past it
     /// the diff is coarser, and a coarse diff is usually too long anyway).
-    pub time: Duration,
+    pub(crate) time: Duration,
     /// Bytes of diff worth showing.
-    pub output_bytes: usize,
+    pub(crate) output_bytes: usize,
 }
 
-pub const DIFF_BUDGET: DiffBudget = DiffBudget {
+pub(crate) const DIFF_BUDGET: DiffBudget = DiffBudget {
     input_bytes: 1 << 20,
     input_lines: 20_000,
     time: Duration::from_secs(2),
@@ -43,11 +48,15 @@ pub const DIFF_BUDGET: DiffBudget = DiffBudget {
 /// The serial console's differences from the reference's, once both are
 /// normalised (timestamps, addresses and the like masked), within
 /// [`DIFF_BUDGET`]; past it, a line saying the consoles are too different.
-pub fn serial_diff(reference: Option<&str>, actual: Option<&str>) -> Option<String> {
+pub(crate) fn serial_diff(reference: Option<&str>, actual: Option<&str>) -> Option<String> {
     serial_diff_within(reference?, actual?, &DIFF_BUDGET)
 }
 
-pub fn serial_diff_within(reference: &str, actual: &str, budget: &DiffBudget) -> Option<String> {
+pub(crate) fn serial_diff_within(
+    reference: &str,
+    actual: &str,
+    budget: &DiffBudget,
+) -> Option<String> {
     let too_different = |why: String| Some(format!("(too different to diff: {why})\n"));
     for (side, text) in [("reference", reference), ("submission", actual)] {
         // Counted without building anything: a flood of empty lines is cheap here.
@@ -91,7 +100,7 @@ pub fn write_serial_diff(reference: &Path, out: &Path) -> Result<(), GradeError>
         let path = dir.join("serial.log");
         std::fs::read(&path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|source| GradeError::Io { path, source })
+            .map_err(|source| GradeError::Io(IoError { path, source }))
     };
     let (expected, actual) = (read(reference)?, read(out)?);
     let text = serial_diff(Some(&expected), Some(&actual))
@@ -100,20 +109,22 @@ pub fn write_serial_diff(reference: &Path, out: &Path) -> Result<(), GradeError>
 }
 
 fn write(path: &Path, text: &str) -> Result<(), GradeError> {
-    write_atomic(path, text.as_bytes()).map_err(|source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
+    write_atomic(path, text.as_bytes()).map_err(|source| {
+        GradeError::Io(IoError {
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 
-pub fn write_reports(
+pub(crate) fn write_reports(
     out: &Path,
     manifest: &Manifest,
     rubric: &Rubric,
 ) -> Result<ClassResults, GradeError> {
     let class = ClassResults::load(out, manifest, rubric);
     write(&out.join(GRADEBOOK), &gradebook::csv(&class))?;
-    write(&out.join(SUMMARY), &gradebook::summary(&class))?;
+    write(&out.join(SUMMARY), &summary::markdown(&class))?;
     write(&out.join(JUNIT), &junit::junit(&class))?;
     let reference_serials: Vec<Option<String>> =
         class.references.iter().map(|r| r.serial()).collect();

@@ -10,6 +10,7 @@
 //! actually used and the reference solution.
 
 use super::GradeError;
+use crate::ioerr::io;
 use crate::source::{hex, KernelSource};
 use crate::target::{Catalog, Target};
 use serde::{Deserialize, Serialize};
@@ -19,10 +20,13 @@ use std::path::{Path, PathBuf};
 /// Written last into a run's directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Done {
+    /// The key the run is filed under (see [`run_key`]).
     pub key: String,
+    /// The target it ran on.
     pub target: String,
     /// The submission's digest (or why it could not be read).
-    pub submission: String,
+    #[serde(rename = "submission")]
+    pub submission_digest: String,
     /// Wall-clock seconds the run took.
     pub seconds: f64,
     /// An infrastructure error (not the student's doing): the run is redone
@@ -41,32 +45,31 @@ pub fn run_dir(out: &Path, student_dir_name: &str, target: &str) -> PathBuf {
     student_dir(out, student_dir_name).join(crate::paths::component(target))
 }
 
-pub fn reference_dir(out: &Path, target: &str) -> PathBuf {
+/// Where the reference solution's run on `target` goes (its result.json,
+/// serial.log), beside the students'.
+pub fn reference_run_dir(out: &Path, target: &str) -> PathBuf {
     out.join("reference").join(crate::paths::component(target))
 }
 
 /// What identifies a submission for caching: the digest of its patches, or,
 /// when it cannot be loaded, the digest of why (a fixed submission changes it).
-pub fn fingerprint(path: &Path) -> String {
+pub fn submission_digest(path: &Path) -> String {
     match crate::submission::load(path) {
         Ok(sub) => sub.digest(),
         Err(e) => format!("unreadable-{}", hex(&Sha256::digest(e.to_string()))),
     }
 }
 
-pub fn run_key(inputs: &str, fingerprint: &str) -> String {
+pub fn run_key(inputs: &str, submission_digest: &str) -> String {
     let mut h = Sha256::new();
     h.update(inputs.as_bytes());
     h.update([0]);
-    h.update(fingerprint.as_bytes());
+    h.update(submission_digest.as_bytes());
     hex(&h.finalize())
 }
 
 fn hash_file(h: &mut Sha256, root: &Path, path: &Path) -> Result<(), GradeError> {
-    let bytes = std::fs::read(path).map_err(|source| GradeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(io(path))?;
     h.update(
         path.strip_prefix(root)
             .unwrap_or(path)
@@ -124,10 +127,7 @@ pub fn inputs_key(
     // The target's own series and arch entries: an edit to another target
     // leaves this one's results standing.
     let targets_toml = root.join("configs/targets.toml");
-    let text = std::fs::read_to_string(&targets_toml).map_err(|source| GradeError::Io {
-        path: targets_toml.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&targets_toml).map_err(io(&targets_toml))?;
     let table: toml::Value = toml::from_str(&text)
         .map_err(|e| GradeError::Class(format!("{} is not valid: {e}", targets_toml.display())))?;
     for (section, name) in [("series", &target.series_name), ("arch", &target.arch_name)] {
@@ -222,7 +222,7 @@ mod tests {
             target: "t".into(),
             verdict: Verdict::Pass,
             reason: String::new(),
-            submission: String::new(),
+            submission_origin: String::new(),
             kernel: None,
             syscalls: Default::default(),
             missing_syscalls: vec![],
@@ -239,7 +239,7 @@ mod tests {
         Done {
             key: key.into(),
             target: "t".into(),
-            submission: "abc".into(),
+            submission_digest: "abc".into(),
             seconds: 1.0,
             error: error.map(String::from),
         }
@@ -285,15 +285,15 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_follow_the_patches() {
+    fn submission_digests_follow_the_patches() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.patch");
         std::fs::write(&p, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n").unwrap();
-        let f1 = fingerprint(&p);
+        let f1 = submission_digest(&p);
         std::fs::write(&p, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+c\n").unwrap();
-        let f2 = fingerprint(&p);
+        let f2 = submission_digest(&p);
         assert_ne!(f1, f2);
-        let missing = fingerprint(&d.path().join("nope"));
+        let missing = submission_digest(&d.path().join("nope"));
         assert!(missing.starts_with("unreadable-"));
     }
 

@@ -3,14 +3,16 @@
 //! reports of a resumed or merged run are those of one uninterrupted run.
 
 use super::manifest::Manifest;
-use super::record;
+use super::run_files;
 use crate::report::RunResult;
 use crate::rubric::{Rubric, Score};
 use crate::verdict::Verdict;
 use std::path::{Path, PathBuf};
 
+/// Where one run stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunState {
+    /// Finished, with its result.
     Done(Box<RunResult>),
     /// kgrade could not grade it (not the student's doing); no score.
     Error(String),
@@ -22,8 +24,11 @@ pub enum RunState {
 /// kgrade failed on it or it never finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunVerdict {
+    /// It ran to a verdict.
     Graded(Verdict),
+    /// kgrade failed on it.
     Error,
+    /// It never finished.
     Missing,
 }
 
@@ -38,9 +43,12 @@ impl RunVerdict {
     }
 }
 
+/// One run (a student's or the reference's) on one target, as the reports see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
+    /// The target.
     pub target: String,
+    /// Where it stands.
     pub state: RunState,
     /// Present exactly when the run is done.
     pub score: Option<Score>,
@@ -49,8 +57,9 @@ pub struct RunEntry {
 }
 
 impl RunEntry {
+    /// The run in `dir`, scored under `rubric`.
     pub fn load(dir: &Path, target: &str, rubric: &Rubric) -> RunEntry {
-        let state = match (record::read_done(dir), RunResult::read(dir)) {
+        let state = match (run_files::read_done(dir), RunResult::read(dir)) {
             (Some(done), _) if done.error.is_some() => {
                 RunState::Error(done.error.unwrap_or_default())
             }
@@ -69,6 +78,7 @@ impl RunEntry {
         }
     }
 
+    /// Its result, when it finished.
     pub fn result(&self) -> Option<&RunResult> {
         match &self.state {
             RunState::Done(r) => Some(r),
@@ -76,6 +86,7 @@ impl RunEntry {
         }
     }
 
+    /// What it came to.
     pub fn verdict(&self) -> RunVerdict {
         match &self.state {
             RunState::Done(r) => RunVerdict::Graded(r.verdict),
@@ -89,6 +100,7 @@ impl RunEntry {
         self.verdict().as_str()
     }
 
+    /// One line on why (or why there is no verdict).
     pub fn reason(&self) -> String {
         match &self.state {
             RunState::Done(r) => r.reason.clone(),
@@ -97,6 +109,7 @@ impl RunEntry {
         }
     }
 
+    /// Its serial console, when it has one.
     pub fn serial(&self) -> Option<String> {
         std::fs::read(self.dir.join("serial.log"))
             .ok()
@@ -104,9 +117,12 @@ impl RunEntry {
     }
 }
 
+/// One student's runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudentResults {
+    /// The student's name.
     pub name: String,
+    /// The student's directory name in the output.
     pub dir: String,
     /// One per target, in target order.
     pub runs: Vec<RunEntry>,
@@ -122,17 +138,23 @@ impl StudentResults {
     }
 }
 
+/// A graded class, loaded from an output directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassResults {
+    /// The assignment.
     pub assignment: String,
+    /// The targets, in order.
     pub targets: Vec<String>,
+    /// The rubric the runs are scored under.
     pub rubric: Rubric,
+    /// Every graded student, in order.
     pub students: Vec<StudentResults>,
     /// The reference solution's run per target, in target order.
     pub references: Vec<RunEntry>,
 }
 
 impl ClassResults {
+    /// The class in `out`, as its manifest lists it.
     pub fn load(out: &Path, manifest: &Manifest, rubric: &Rubric) -> ClassResults {
         let students = manifest
             .graded()
@@ -143,14 +165,14 @@ impl ClassResults {
                 runs: manifest
                     .targets
                     .iter()
-                    .map(|t| RunEntry::load(&record::run_dir(out, &s.dir, t), t, rubric))
+                    .map(|t| RunEntry::load(&run_files::run_dir(out, &s.dir, t), t, rubric))
                     .collect(),
             })
             .collect();
         let references = manifest
             .targets
             .iter()
-            .map(|t| RunEntry::load(&record::reference_dir(out, t), t, rubric))
+            .map(|t| RunEntry::load(&run_files::reference_run_dir(out, t), t, rubric))
             .collect();
         ClassResults {
             assignment: manifest.assignment.clone(),
@@ -166,6 +188,7 @@ impl ClassResults {
         self.rubric.max() * self.targets.len() as f64
     }
 
+    /// The reference's run on `target`.
     pub fn reference(&self, target: &str) -> Option<&RunEntry> {
         self.references.iter().find(|r| r.target == target)
     }
