@@ -131,18 +131,8 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
             Err(e) => return Err(e).with_context(|| format!("{}: kernel source", target.name)),
         };
         eprintln!("test-all: {} reference", target.name);
-        let req = Request {
-            catalog: &catalog,
-            target,
-            submission_path: None,
-            kernel_src,
-            out: &dir.join("reference"),
-            overlay: None,
-            only: vec![],
-            discard_workspace: false,
-            allow_unsandboxed: false,
-            build_timeout: None,
-        };
+        let reference_out = dir.join("reference");
+        let req = reference_request(&catalog, target, sources, &reference_out);
         let reference = pipeline::run(&req, &mut progress("reference"))
             .with_context(|| format!("{}: reference run", target.name))?;
         print!("{}", reference.table());
@@ -166,19 +156,8 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
     for (target, src, reference, reference_time) in references {
         let started = Instant::now();
         let dir = out.join(paths::component(&target.name));
-        let kernel_src = sources.get(&target.series_name).map(PathBuf::as_path);
-        let req = Request {
-            catalog: &catalog,
-            target,
-            submission_path: None,
-            kernel_src,
-            out: &dir.join("reference"),
-            overlay: None,
-            only: vec![],
-            discard_workspace: false,
-            allow_unsandboxed: false,
-            build_timeout: None,
-        };
+        let reference_out = dir.join("reference");
+        let req = reference_request(&catalog, target, sources, &reference_out);
         let mut caught = 0;
         let mut mutant_count = 0;
         if mutants.wanted(&target.name) {
@@ -252,6 +231,27 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         Ok(())
     } else {
         bail!("test-all found problems:\n  {}", problems.join("\n  "))
+    }
+}
+
+/// The run of a target's reference solution, into `out`.
+fn reference_request<'a>(
+    catalog: &'a Catalog,
+    target: &'a kgrade::target::Target,
+    sources: &'a Sources,
+    out: &'a Path,
+) -> Request<'a> {
+    Request {
+        catalog,
+        target,
+        submission_path: None,
+        kernel_src: sources.get(&target.series_name).map(PathBuf::as_path),
+        out,
+        overlay: None,
+        only: vec![],
+        discard_workspace: false,
+        allow_unsandboxed: false,
+        build_timeout: None,
     }
 }
 
