@@ -190,10 +190,12 @@ impl Workspace {
 
     /// Starts this workspace's build dir from `seed`'s finished build (the
     /// reference's, same kernel and config) instead of from nothing: make
-    /// then rebuilds only what the patches change. Every file either side
-    /// patched (`touched`) gets a fresh time, so no object built from the
-    /// seed's version of a file survives; kbuild's own command-line and
-    /// CONFIG tracking does the rest. Returns whether it seeded.
+    /// then rebuilds only what the patches change. Of the files either side
+    /// patched (`touched`), one whose bytes equal the seed's copy takes the
+    /// seed's time (the seed's objects, built from those bytes, stay good);
+    /// every other one gets a fresh time, so no object built from the seed's
+    /// version of it survives. kbuild's own command-line and CONFIG tracking
+    /// does the rest. Returns whether it seeded.
     pub fn seed_build(&self, seed: &Path, touched: &[String]) -> Result<bool, WorkspaceError> {
         if self.build.join(".config").exists() {
             return Ok(false);
@@ -227,7 +229,8 @@ impl Workspace {
             let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
                 continue;
             };
-            let times = [now, now];
+            let time = same_bytes_time(&seed.join("src"), rel, &self.src).unwrap_or(now);
+            let times = [time, time];
             // SAFETY: a NUL-terminated path and two timespecs we own.
             let rc = unsafe {
                 libc::utimensat(
@@ -385,9 +388,62 @@ pub fn base_env() -> Vec<(String, std::ffi::OsString)> {
     ]
 }
 
+/// The seed's modification time of `rel` when the seed's copy and ours
+/// hold the same bytes (both regular files reached through no link, at most
+/// [`SAME_BYTES_CAP`] long); `None` when they differ or cannot be compared.
+fn same_bytes_time(seed_src: &Path, rel: &str, ours: &Path) -> Option<libc::timespec> {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = crate::sandbox::read_untrusted(seed_src, rel, SAME_BYTES_CAP).ok()?;
+    let mine = crate::sandbox::read_untrusted(ours, rel, SAME_BYTES_CAP).ok()?;
+    if theirs != mine {
+        return None;
+    }
+    let meta = std::fs::symlink_metadata(seed_src.join(rel)).ok()?;
+    Some(libc::timespec {
+        tv_sec: meta.mtime(),
+        tv_nsec: meta.mtime_nsec(),
+    })
+}
+
+/// Larger files than this are taken as changed (a fresh time: rebuilt).
+const SAME_BYTES_CAP: u64 = 8 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_file_equal_to_the_seeds_keeps_the_seeds_time() {
+        use std::os::unix::fs::MetadataExt;
+        let seed = tempfile::tempdir().unwrap();
+        let ours = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(seed.path().join("kernel")).unwrap();
+        std::fs::create_dir_all(ours.path().join("kernel")).unwrap();
+        for (name, theirs, mine) in [
+            ("same.c", "int a;\n", "int a;\n"),
+            ("diff.c", "int a;\n", "int b;\n"),
+        ] {
+            std::fs::write(seed.path().join("kernel").join(name), theirs).unwrap();
+            std::fs::write(ours.path().join("kernel").join(name), mine).unwrap();
+        }
+        std::os::unix::fs::symlink(
+            seed.path().join("kernel/same.c"),
+            ours.path().join("kernel/link.c"),
+        )
+        .unwrap();
+        std::fs::write(seed.path().join("kernel/link.c"), "int a;\n").unwrap();
+        let seed_meta = std::fs::metadata(seed.path().join("kernel/same.c")).unwrap();
+        let t = same_bytes_time(seed.path(), "kernel/same.c", ours.path()).unwrap();
+        assert_eq!(
+            (t.tv_sec, t.tv_nsec),
+            (seed_meta.mtime(), seed_meta.mtime_nsec())
+        );
+        assert!(same_bytes_time(seed.path(), "kernel/diff.c", ours.path()).is_none());
+        // A link is never compared, whatever it points at.
+        assert!(same_bytes_time(seed.path(), "kernel/link.c", ours.path()).is_none());
+        // A file only one side has is changed.
+        assert!(same_bytes_time(seed.path(), "kernel/gone.c", ours.path()).is_none());
+    }
 
     fn tree() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
