@@ -154,6 +154,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`kgrade targets | head`) ends kgrade quietly, as it
+    // ends any Unix tool, instead of making println! panic.
+    // SAFETY: restoring a signal's default action before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let root = paths::project_root();
     let catalog = match Catalog::load(&root) {
