@@ -198,12 +198,6 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         let make = stage("config") + stage("build");
         let own = stage("source") + stage("patch") + stage("guest");
         lines.push(format!(
-            "{:<24} make {make:.1} s, harness's own stages {own:.1} s ({:.1}% of make), boot + tests {:.1} s",
-            "",
-            if make > 0.0 { 100.0 * own / make } else { 0.0 },
-            stage("boot"),
-        ));
-        lines.push(format!(
             "{:<24} reference {:<12} {:>3}/{:<3} tests   mutants caught {caught}/{mutant_count}   {:.0} s (kernel {}{})",
             target.name,
             reference.verdict.as_str(),
@@ -216,6 +210,13 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
                 Some(k) if k.tarball_sha256.is_none() => format!(", tree {}", k.tree),
                 _ => String::new(),
             },
+        ));
+        // Under its target's line.
+        lines.push(format!(
+            "{:<24} make {make:.1} s, harness's own stages {own:.1} s ({:.1}% of make), boot + tests {:.1} s",
+            "",
+            if make > 0.0 { 100.0 * own / make } else { 0.0 },
+            stage("boot"),
         ));
     }
     println!("\ntest-all summary:");
