@@ -140,14 +140,22 @@ pub fn reference_patches_dir(
         })
 }
 
-/// Workspaces are keyed by the pristine tree and the exact patches applied.
-fn workspace_key(src: &KernelSource, sub: &Submission) -> String {
+/// A target's workspace for these patches: keyed by the pristine tree and
+/// the exact patches applied.
+fn workspace_dir(target: &Target, src: &KernelSource, sub: &Submission) -> PathBuf {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(src.tree.to_string_lossy().as_bytes());
     h.update([0]);
     h.update(sub.digest().as_bytes());
-    format!("{}-{}", src.version, &source::hex(&h.finalize())[..16])
+    paths::cache_root()
+        .join("workspaces")
+        .join(paths::component(&target.name))
+        .join(format!(
+            "{}-{}",
+            src.version,
+            &source::hex(&h.finalize())[..16]
+        ))
 }
 
 /// The stages of a run, in order: one vocabulary for the progress display
@@ -445,10 +453,7 @@ struct Patched {
 fn patch(req: &Request, src: &KernelSource, sub: &Loaded) -> Result<Patched, Halt> {
     let target = req.target;
     let sandbox = Sandbox::for_run(sub.trusted, req.allow_unsandboxed).map_err(InfraError::from)?;
-    let ws_dir = paths::cache_root()
-        .join("workspaces")
-        .join(paths::component(&target.name))
-        .join(workspace_key(src, &sub.sub));
+    let ws_dir = workspace_dir(target, src, &sub.sub);
     let lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
     let discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
     let ws = Workspace::prepare(&ws_dir, &src.tree, &sub.sub, &sandbox)?;
@@ -494,8 +499,7 @@ fn seed_build(
         return Ok(());
     };
     let same_first = std::iter::once(target).chain(req.catalog.targets.iter().filter(|t| {
-        t.name != target.name
-            && t.assignment.name != target.assignment.name
+        t.assignment.name != target.assignment.name
             && t.series_name == target.series_name
             && t.arch_name == target.arch_name
     }));
@@ -511,12 +515,7 @@ fn seed_build(
         let Ok(reference) = submission::load(&dir) else {
             continue;
         };
-        let seed = ws_dir
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or(ws_dir)
-            .join(paths::component(&seed_target.name))
-            .join(workspace_key(src, &reference));
+        let seed = workspace_dir(seed_target, src, &reference);
         if seed == ws_dir {
             continue;
         }
@@ -524,6 +523,8 @@ fn seed_build(
             continue;
         };
         touched.extend(ours.iter().cloned());
+        touched.sort();
+        touched.dedup();
         let seeded = ws.seed_build(&seed, &touched).map_err(|e| {
             InfraError::Other(format!("seeding the build from {}: {e}", seed.display()))
         })?;
