@@ -218,7 +218,7 @@ pub fn configure(
         }
     }
     // The stamp lives beside the build dir, where the build cannot write.
-    let stamp = ws.dir.join("fragments.stamp");
+    let stamp = ws.dir.join(workspace::CONFIG_STAMP);
     let config_text = || sandbox::read_untrusted(&ws.build, ".config", CONFIG_CAP);
     if config_text().is_ok()
         && std::fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str())

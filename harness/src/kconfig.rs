@@ -198,8 +198,52 @@ pub fn read_fragments(paths: &[impl AsRef<Path>]) -> std::io::Result<Vec<String>
     paths.iter().map(std::fs::read_to_string).collect()
 }
 
+/// Whether `rel` (a path in the kernel tree) is read when the kernel is
+/// configured: any Kconfig file, the `make` files a config target reads (the
+/// top Makefile and the arch's), the scripts (conf itself, the compiler
+/// probes) and the config fragments `tinyconfig` merges. A patch that changes
+/// none of these leaves `make tinyconfig` + fragments + `olddefconfig` with
+/// the same result.
+pub fn read_by_configure(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let name = parts.last().copied().unwrap_or("");
+    name.starts_with("Kconfig")
+        || rel == "Makefile"
+        || matches!(parts.as_slice(), ["arch", _, "Makefile"])
+        || parts.first() == Some(&"scripts")
+        || rel.starts_with("kernel/configs/")
+        || matches!(parts.as_slice(), ["arch", _, "configs", ..])
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn configure_reads_kconfig_files_config_makefiles_scripts_and_fragments() {
+        for rel in [
+            "init/Kconfig",
+            "kernel/tracker/Kconfig",
+            "arch/x86/Kconfig.debug",
+            "Makefile",
+            "arch/x86/Makefile",
+            "scripts/kconfig/conf.c",
+            "scripts/Kconfig.include",
+            "kernel/configs/tiny.config",
+            "arch/x86/configs/tiny.config",
+        ] {
+            assert!(read_by_configure(rel), "{rel}");
+        }
+        for rel in [
+            "kernel/Makefile",
+            "kernel/tracker/tracker.c",
+            "include/linux/syscalls.h",
+            "arch/x86/entry/syscalls/syscall_64.tbl",
+            "arch/x86/kernel/Makefile",
+            "Documentation/kbuild/kconfig-language.rst",
+        ] {
+            assert!(!read_by_configure(rel), "{rel}");
+        }
+    }
     use super::*;
 
     fn plain(texts: &[&str]) -> BTreeMap<String, Want> {

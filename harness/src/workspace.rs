@@ -21,6 +21,9 @@ const OVERLAY_MARK: &str = "overlay.active";
 /// Present while the build dir holds a finished build of exactly the
 /// applied patches (no overlay since): then it may seed other workspaces.
 const SEED_MARK: &str = "seed.ok";
+/// Beside the build dir (the build cannot write it): the fragments the
+/// build dir's .config was made from (`kbuild::configure`).
+pub const CONFIG_STAMP: &str = "fragments.stamp";
 /// Where the trees are seen inside the sandbox.
 pub const SRC: &str = "/kgrade/src";
 pub const BUILD: &str = "/kgrade/build";
@@ -217,7 +220,10 @@ impl Workspace {
             tv_sec: 0,
             tv_nsec: libc::UTIME_NOW,
         };
+        let mut configure_again = false;
         for rel in touched {
+            let same = same_bytes_time(&seed.join("src"), rel, &self.src);
+            configure_again |= same.is_none() && crate::kconfig::read_by_configure(rel);
             let path = self.src.join(rel);
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
@@ -229,7 +235,7 @@ impl Workspace {
             let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
                 continue;
             };
-            let time = same_bytes_time(&seed.join("src"), rel, &self.src).unwrap_or(now);
+            let time = same.unwrap_or(now);
             let times = [time, time];
             // SAFETY: a NUL-terminated path and two timespecs we own.
             let rc = unsafe {
@@ -242,6 +248,18 @@ impl Workspace {
             };
             if rc != 0 {
                 return Err(io(&path)(std::io::Error::last_os_error()).into());
+            }
+        }
+        // Nothing `configure` reads differs from the seed's tree: the seed's
+        // .config (copied above) is what configuring would make again, so
+        // its stamp says so (`kbuild::configure` then skips).
+        if !configure_again {
+            let ours = self.dir.join(CONFIG_STAMP);
+            match std::fs::copy(seed.join(CONFIG_STAMP), &ours) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(&ours)(e).into())
+                }
+                _ => {}
             }
         }
         Ok(true)
@@ -556,6 +574,45 @@ mod tests {
         assert!(mtime > old + std::time::Duration::from_secs(1000));
         // Seeded once: a build dir with a config is left alone.
         assert!(!student.seed_build(&seed.dir, &[]).unwrap());
+    }
+
+    #[test]
+    fn a_seeded_build_keeps_the_seeds_config_unless_a_file_configure_reads_differs() {
+        let d = tree();
+        let pristine = d.path().join("pristine");
+        let seed = Workspace::prepare(&d.path().join("ref"), &pristine, &sub(GOOD), &Sandbox::Off)
+            .unwrap();
+        std::fs::write(seed.build.join(".config"), "CONFIG_X=y\n").unwrap();
+        std::fs::write(seed.dir.join(CONFIG_STAMP), "CONFIG_X=y\n").unwrap();
+        std::fs::write(seed.src.join("kernel/Kconfig"), "config X\n").unwrap();
+        seed.mark_seed();
+        let student = |name: &str, kconfig: &str, touched: &[&str]| {
+            let ws = Workspace::prepare(&d.path().join(name), &pristine, &sub(GOOD), &Sandbox::Off)
+                .unwrap();
+            std::fs::write(ws.src.join("kernel/Kconfig"), kconfig).unwrap();
+            let touched: Vec<String> = touched.iter().map(|t| t.to_string()).collect();
+            assert!(ws.seed_build(&seed.dir, &touched).unwrap());
+            std::fs::read_to_string(ws.dir.join(CONFIG_STAMP)).ok()
+        };
+        let kept = Some("CONFIG_X=y\n".to_string());
+        assert_eq!(student("c-only", "config X\n", &["kernel/a.c"]), kept);
+        assert_eq!(
+            student(
+                "same-kconfig",
+                "config X\n",
+                &["kernel/a.c", "kernel/Kconfig"]
+            ),
+            kept
+        );
+        assert_eq!(
+            student(
+                "own-kconfig",
+                "config Y\n",
+                &["kernel/a.c", "kernel/Kconfig"]
+            ),
+            None,
+            "a Kconfig file that differs: configured again"
+        );
     }
 
     /// As root the tree is a hard-link farm: a step that tries to write
