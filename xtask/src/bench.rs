@@ -194,6 +194,63 @@ pub fn vary_series(
     (series, varied.into_iter().cloned().collect())
 }
 
+/// A copy of the reference series in which the first two syscalls the
+/// patches add to a syscall table (`.tbl`) swap numbers, as a student who
+/// added them in another order would have them: the generated unistd
+/// header differs from the reference's. Returns the series and the tables
+/// changed (none when no table gains two entries).
+pub fn renumber_series(patches: &[(String, String)]) -> (Vec<(String, String)>, Vec<String>) {
+    let added = |line: &str, in_table: bool| {
+        in_table
+            && !line.starts_with("+++")
+            && line
+                .strip_prefix('+')
+                .is_some_and(|b| b.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let mut numbers: Vec<String> = Vec::new();
+    let mut table = String::new();
+    for (_, text) in patches {
+        let mut in_table = false;
+        for line in text.lines() {
+            if let Some(path) = line.strip_prefix("+++ b/") {
+                in_table = path.ends_with(".tbl") && (table.is_empty() || table == path);
+                if in_table {
+                    table = path.to_string();
+                }
+            } else if added(line, in_table) && numbers.len() < 2 {
+                numbers.extend(line[1..].split_whitespace().next().map(str::to_string));
+            }
+        }
+    }
+    if numbers.len() < 2 {
+        return (patches.to_vec(), Vec::new());
+    }
+    let mut seen = 0;
+    let series = patches
+        .iter()
+        .map(|(name, text)| {
+            let mut in_table = false;
+            let mut out = String::with_capacity(text.len());
+            for line in text.split_inclusive('\n') {
+                if let Some(path) = line.strip_prefix("+++ b/") {
+                    in_table = path.trim_end() == table;
+                } else if seen < 2 && added(line, in_table) {
+                    let other = &numbers[1 - seen];
+                    let rest = &line[1 + numbers[seen].len()..];
+                    out.push('+');
+                    out.push_str(other);
+                    out.push_str(rest);
+                    seen += 1;
+                    continue;
+                }
+                out.push_str(line);
+            }
+            (name.clone(), out)
+        })
+        .collect();
+    (series, vec![table])
+}
+
 /// The same line, changed in a way the compiler and the table scripts ignore.
 fn vary_line(path: &str, body: &str) -> Option<String> {
     let trimmed = body.trim();
@@ -548,22 +605,13 @@ fn read_series(dir: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Writes a varied copy of the reference as a folder of format-patch files;
-/// returns the files it changed.
-fn write_submission(
-    dir: &Path,
-    reference: &[(String, String)],
-    files: &[String],
-) -> Result<Vec<String>> {
-    let (varied, changed) = vary_series(reference, files);
-    if changed.is_empty() {
-        bail!("no line of {files:?} could be varied");
-    }
+/// Writes a series as a folder of format-patch files.
+fn write_series(dir: &Path, series: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (name, text) in &varied {
+    for (name, text) in series {
         std::fs::write(dir.join(name), text)?;
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// The kgrade .config of the reference build in `cache`.
@@ -715,6 +763,7 @@ pub fn run(opts: &Options) -> Result<()> {
         .collect();
     typical.dedup();
     let cold_of = "kgrade cold";
+    let renumbered = renumber_series(&reference);
     for (label, files, what) in [
         ("p2-c-only", &c_file, "student: one line of the .c changed"),
         (
@@ -722,16 +771,37 @@ pub fn run(opts: &Options) -> Result<()> {
             &typical,
             "student: syscalls.h, syscall table and new files changed",
         ),
+        (
+            "p2-renumbered",
+            &Vec::new(),
+            "student: the reference with two syscall numbers swapped",
+        ),
     ] {
         let dir = b.scratch.join(label);
-        let changed = write_submission(&dir, &reference, files)?;
+        let (series, changed) = if files.is_empty() {
+            renumbered.clone()
+        } else {
+            vary_series(&reference, files)
+        };
+        if changed.is_empty() {
+            notes.push(format!(
+                "{label}: nothing in the reference to change; not run"
+            ));
+            continue;
+        }
+        write_series(&dir, &series)?;
         let run = b.kgrade_run(label, &target.name, Some(&dir), Some(fresh.path()))?;
         rows.push(Row::new("P2", what, run.net()).against(cold.net(), cold_of));
         for k in ["config", "build"] {
             rows.push(Row::new("P2", format!("· stage {k}"), run.stage(k)));
         }
+        let how = if files.is_empty() {
+            "its first two new syscalls' numbers swapped in"
+        } else {
+            "one line changed in"
+        };
         notes.push(format!(
-            "{label}: the reference series with one line changed in {} (verdict {})",
+            "{label}: the reference series with {how} {} (verdict {})",
             changed.join(", "),
             run.verdict
         ));
@@ -953,6 +1023,35 @@ diff --git a/arch/x86/entry/syscalls/syscall_64.tbl b/arch/x86/entry/syscalls/sy
             ("0001.patch".into(), p1.into()),
             ("0002.patch".into(), p2.into()),
         ]
+    }
+
+    #[test]
+    fn renumbered_series_swaps_the_first_two_new_table_numbers_only() {
+        let one = series();
+        assert!(
+            renumber_series(&one).1.is_empty(),
+            "one new syscall: nothing to swap"
+        );
+        let table = "\
+--- a/arch/x86/entry/syscalls/syscall_64.tbl
++++ b/arch/x86/entry/syscalls/syscall_64.tbl
+@@ -1,1 +1,4 @@
+ 450\tcommon\tset_mempolicy_home_node\tsys_set_mempolicy_home_node
++451\tcommon\tregister\tsys_register
++452\tcommon\tfetch\tsys_fetch
++453\tcommon\treset\tsys_reset
+";
+        let (out, changed) = renumber_series(&[("0002.patch".into(), table.into())]);
+        assert_eq!(changed, ["arch/x86/entry/syscalls/syscall_64.tbl"]);
+        let lines: Vec<&str> = out[0].1.lines().collect();
+        assert_eq!(
+            lines[3],
+            " 450\tcommon\tset_mempolicy_home_node\tsys_set_mempolicy_home_node"
+        );
+        assert_eq!(lines[4], "+452\tcommon\tregister\tsys_register");
+        assert_eq!(lines[5], "+451\tcommon\tfetch\tsys_fetch");
+        assert_eq!(lines[6], "+453\tcommon\treset\tsys_reset");
+        assert_eq!(out[0].1.len(), table.len());
     }
 
     #[test]
