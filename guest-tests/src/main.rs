@@ -102,11 +102,12 @@ fn run(plan: Plan, assignment: &Assignment, notes: &[String]) {
     emit_notes(notes);
     let count: usize = suites.iter().map(|(_, c)| c.len()).sum();
     ktap::emit(&ktap::note(&format!(
-        "kgrade-guest {}: {} on {}, {count} cases, {} ms each at most",
+        "kgrade-guest {}: {} on {}, {count} cases, {} ms each at most, {} CPUs",
         env!("CARGO_PKG_VERSION"),
         plan.assignment,
         std::env::consts::ARCH,
-        plan.case_timeout_ms
+        plan.case_timeout_ms,
+        sys::cpus()
     )));
     for name in unknown_selections(&plan) {
         ktap::emit(&ktap::note(&format!(

@@ -264,6 +264,19 @@ impl Drop for GuardedSlot {
 
 // ---------------------------------------------------------------- processes
 
+/// How many CPUs this process may run on (0 if the kernel will not say).
+pub fn cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, and the call writes
+    // at most size_of::<cpu_set_t>() bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        libc::CPU_COUNT(&set) as usize
+    }
+}
+
 pub fn getpid() -> pid_t {
     // SAFETY: no arguments, cannot fail.
     unsafe { libc::getpid() }
