@@ -131,17 +131,20 @@ fn make_step(
         ("CCACHE_NOHASHDIR".into(), "1".into()),
         ("CCACHE_TEMPDIR".into(), "/tmp".into()),
         ("CCACHE_UMASK".into(), "022".into()),
-        // ccache's depend mode: the key is the source, the flags and the
-        // bytes of every header the compiler's own -MMD list names, so a
-        // miss costs what gcc alone costs (kernel/fork.c, 8 interleaved cold
-        // compiles, CPU: gcc 0.85 s, depend 0.84 s, the default preprocessor
-        // mode 1.14 s, that mode without its second cpp run 0.97 s). What
-        // it gives up: a hit for an object whose headers changed bytes but
-        // not meaning (a comment, a macro the file never uses). The one
-        // such change students make often is a syscall numbering other than
-        // the reference's: unistd_64.h differs and ~400 objects that include
-        // it are compiled again (`cargo xtask bench` shows the cost).
-        ("CCACHE_DEPEND".into(), "1".into()),
+        // ccache's default (preprocessor) mode, on purpose, although its
+        // miss costs more CPU than gcc alone (kernel/fork.c, 8 interleaved
+        // cold compiles: gcc 0.85 s, this mode 1.14 s, depend mode 0.84 s).
+        // Depend mode keys an object on the headers the compiler's -MMD
+        // list names, and an assembler `.incbin` is not among them: x86's
+        // arch/x86/boot/compressed/piggy.S pulls in the compressed kernel,
+        // so when two builds' compressed kernels had the same size, depend
+        // mode served the older piggy.o and the bzImage booted an older
+        // kernel (measured: 7 of 93 x86 mutant runs booted another
+        // mutant's kernel). This mode sees `.incbin` in the preprocessed
+        // text and never caches such a file. It also hits where a header
+        // changed bytes but not meaning (a syscall numbered otherwise
+        // than in the reference rewrites unistd_64.h, included by ~400
+        // objects).
         // The cache shares the build's 6 GiB disk cap (a trusted build can
         // write to it): ccache keeps it under 2 GiB itself.
         ("CCACHE_MAXSIZE".into(), "2G".into()),
