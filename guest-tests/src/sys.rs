@@ -264,6 +264,20 @@ impl Drop for GuardedSlot {
 
 // ---------------------------------------------------------------- processes
 
+/// The running kernel's version string (`uname -v`), empty if unknown.
+pub fn kernel_version() -> String {
+    // SAFETY: a zeroed utsname is valid, and uname() writes only into it.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(u.version.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// How many CPUs this process may run on (0 if the kernel will not say).
 pub fn cpus() -> usize {
     // SAFETY: a zeroed cpu_set_t is a valid empty set, and the call writes

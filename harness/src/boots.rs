@@ -13,7 +13,7 @@ use crate::ioerr::{io, IoError};
 use crate::qemu::{self, Ended, QemuError};
 use crate::report::{BootRecord, RunResult};
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
-use kgrade_protocol::{Case, Plan, PLAN_PATH};
+use kgrade_protocol::{Case, Plan, KERNEL_NOTE, PLAN_PATH};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +57,9 @@ pub struct Booted {
     pub details: String,
     /// The QEMU accelerator used (tcg or kvm).
     pub accel: String,
+    /// The kernel version the guest saw in each boot that got that far
+    /// (`uname -v`, from its [`KERNEL_NOTE`]).
+    pub kernel_versions: Vec<String>,
 }
 
 /// What to boot.
@@ -274,7 +277,21 @@ fn combine(judged: Vec<(Plan, BootRecord, console::Console, Judgement)>) -> Boot
         boots,
         details: details.join("\n"),
         accel: String::new(),
+        kernel_versions: judged
+            .iter()
+            .filter_map(|(_, _, console, _)| kernel_note(console))
+            .collect(),
     }
+}
+
+/// What the guest's [`KERNEL_NOTE`] said, if it printed one.
+fn kernel_note(console: &console::Console) -> Option<String> {
+    console
+        .ktap
+        .as_deref()?
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(KERNEL_NOTE.trim_end()))
+        .map(|v| v.trim().to_string())
 }
 
 /// The gravest boot's verdict: tampered, then the first boot's boot-failed,
@@ -364,6 +381,17 @@ pub fn rejudge(out: &Path) -> Result<RunResult, BootError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_note_is_read_from_the_guest_stream() {
+        let serial =
+            "[ 0.1] Linux\n<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\n# kgrade-nonce: n\n\
+                      # kgrade-kernel: #7 SMP 2000-01-01\nok 1 a # nonce:n\n<<KGRADE-KTAP-END>>\n";
+        let c = console::analyse(serial);
+        assert_eq!(kernel_note(&c).as_deref(), Some("#7 SMP 2000-01-01"));
+        let none = console::analyse("<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n<<KGRADE-KTAP-END>>\n");
+        assert_eq!(kernel_note(&none), None);
+    }
     use kgrade_protocol::{BEGIN_MARKER, END_MARKER};
 
     fn plan(only: &[&str], nonce: &str) -> Plan {

@@ -59,6 +59,8 @@ pub enum BuildError {
 #[derive(Debug, Clone)]
 pub struct Built {
     pub image: PathBuf,
+    /// Its UTS_VERSION (`#12 SMP 2000-01-01`), when the build wrote one.
+    pub uts_version: Option<String>,
 }
 
 /// Whose code a build compiles: decides what it may write of the cache.
@@ -316,7 +318,10 @@ pub fn build(
             first_errors: String::new(),
         });
     }
-    Ok(Built { image })
+    Ok(Built {
+        image,
+        uts_version: uts_version(&ws.build),
+    })
 }
 
 /// Lines of make's own output: `make[3]: ...` and kbuild's short log
@@ -414,9 +419,51 @@ pub fn first_errors(log: &str) -> String {
         .join("\n")
 }
 
+/// The UTS_VERSION the build dir's last link wrote (6.x keep it in
+/// utsversion.h, 4.15 in compile.h). Read as untrusted text: the build wrote it.
+pub fn uts_version(build: &Path) -> Option<String> {
+    [
+        "include/generated/utsversion.h",
+        "include/generated/compile.h",
+    ]
+    .iter()
+    .filter_map(|rel| sandbox::read_untrusted(build, rel, 64 << 10).ok())
+    .find_map(|text| uts_version_in(&String::from_utf8_lossy(&text)))
+}
+
+fn uts_version_in(header: &str) -> Option<String> {
+    header.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("#define UTS_VERSION")?.trim();
+        Some(rest.strip_prefix('"')?.strip_suffix('"')?.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uts_version_is_read_from_either_generated_header() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(uts_version(d.path()), None);
+        let gen = d.path().join("include/generated");
+        std::fs::create_dir_all(&gen).unwrap();
+        // 4.15: compile.h holds it among other defines.
+        std::fs::write(
+            gen.join("compile.h"),
+            "#define UTS_MACHINE \"i386\"\n#define UTS_VERSION \"#3 SMP 2000-01-01\"\n",
+        )
+        .unwrap();
+        assert_eq!(uts_version(d.path()).as_deref(), Some("#3 SMP 2000-01-01"));
+        // 6.x: utsversion.h, read first.
+        std::fs::write(
+            gen.join("utsversion.h"),
+            "#define UTS_VERSION \"#64 SMP 2000-01-01\"\n",
+        )
+        .unwrap();
+        assert_eq!(uts_version(d.path()).as_deref(), Some("#64 SMP 2000-01-01"));
+        assert_eq!(uts_version_in("#define UTS_VERSION broken"), None);
+    }
 
     #[test]
     fn first_errors_picks_the_compiler_error() {

@@ -60,6 +60,17 @@ pub enum InfraError {
     /// The workspace could not be prepared (not a patch of the submission's).
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// The guest ran on another kernel than the one just built.
+    #[error(
+        "the booted kernel is not the one this run built: the build wrote \
+         UTS_VERSION \"{built}\", the guest saw \"{booted}\""
+    )]
+    OtherKernel {
+        /// What the build wrote.
+        built: String,
+        /// What the guest's uname said.
+        booted: String,
+    },
     /// The mutant overlay could not be taken off the workspace.
     #[error("cannot remove {name}: {source}")]
     Overlay {
@@ -606,6 +617,8 @@ fn build<'p>(req: &Request, configured: Configured<'p>) -> Result<Built<'p>, Hal
 /// (stage `Syscalls`).
 struct Wired {
     image: PathBuf,
+    /// The UTS_VERSION its build wrote: what the guest must see.
+    uts_version: Option<String>,
     missing: Vec<String>,
     /// Where the wiring departs from numbers the handout fixes.
     wrong: Vec<String>,
@@ -628,6 +641,7 @@ fn find_syscalls(req: &Request, built: Built) -> Result<Wired, Halt> {
         .unwrap_or_default();
     Ok(Wired {
         image: built.kernel.image,
+        uts_version: built.kernel.uts_version,
         missing: map.missing,
         wrong,
         plan: Plan {
@@ -665,6 +679,7 @@ fn boot(req: &Request, ready: Ready) -> Result<Judged, Halt> {
     let arch = &req.target.arch;
     let Ready { wired, init } = ready;
     let syscalls = wired.plan.syscalls.clone();
+    let built_version = wired.uts_version.clone();
     let reference = req.submission_path.is_none() && req.overlay.is_none();
     let booted = boots::run(
         &boots::Spec {
@@ -677,6 +692,17 @@ fn boot(req: &Request, ready: Ready) -> Result<Judged, Halt> {
         &mut |initrd| choose_accel(arch, &wired.image, initrd, req.out, reference),
     )
     .map_err(InfraError::from)?;
+    // A boot of any other image than the one this build linked (a stale
+    // cached object, a race on the build dir) would grade the wrong code.
+    if let Some(built) = built_version {
+        if let Some(seen) = booted.kernel_versions.iter().find(|v| **v != built) {
+            return Err(InfraError::OtherKernel {
+                built,
+                booted: seen.clone(),
+            }
+            .into());
+        }
+    }
     Ok(Judged {
         syscalls,
         missing: wired.missing,
@@ -725,6 +751,7 @@ fn run_result(
                 boots,
                 details,
                 accel,
+                kernel_versions: _,
             } = j.booted;
             let decision = verdict::booted(judgement.verdict, judgement.reason, details, &j.wrong);
             RunResult {

@@ -23,6 +23,8 @@ static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // scratch files (/tmp/kgrade-1234-close).
         (r"\bkg([a-z])\d+", "kg$1<pid>"),
         (r"\bkgrade-\d+-", "kgrade-<pid>-"),
+        // The build dir's link count in the kernel's version string.
+        (r"kgrade-kernel: #\d+", "kgrade-kernel: #<n>"),
         (r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s)\b", "<duration>"),
     ]
     .into_iter()

@@ -9,7 +9,9 @@ pub mod plan;
 
 pub use catalogue::{cases_for, Case, CATALOGUE};
 pub use params::{params_for, ParamKind, ParamSpec, PARAMS};
-pub use plan::{nonce_header, nonce_tag, split_nonce, Plan, NONCE_HEADER, NONCE_TAG, PLAN_PATH};
+pub use plan::{
+    nonce_header, nonce_tag, split_nonce, Plan, KERNEL_NOTE, NONCE_HEADER, NONCE_TAG, PLAN_PATH,
+};
 
 /// Printed by the guest on its own line before its KTAP stream.
 pub const BEGIN_MARKER: &str = "<<KGRADE-KTAP-BEGIN>>";
