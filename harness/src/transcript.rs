@@ -19,6 +19,8 @@ static REDACTIONS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         // Bare addresses as oopses print them (16 or 8 hex digits).
         (r"\b[0-9a-f]{8}(?:[0-9a-f]{8})?\b", "<hex>"),
         (r"(?i)\b(pid|tgid|ppid)([ =:]+)\d+", "$1$2<n>"),
+        // Which of the guest's CPUs an oops or warning hit: either, on SMP.
+        (r"\bCPU: \d+\b", "CPU: <n>"),
         // Names the guest tests build from pids: process names (kgc1234) and
         // scratch files (/tmp/kgrade-1234-close).
         (r"\bkg([a-z])\d+", "kg$1<pid>"),
@@ -114,6 +116,17 @@ mod tests {
     /// addresses.
     const RUN_A: &str = "<<KGRADE-KTAP-BEGIN>>\r\nKTAP version 1\n1..1\n    ok 1 self_returns_zero\n[    0.912345] tracker: pid 42 registered\n    # took 12 ms\nok 1 register\n<<KGRADE-KTAP-END>>\n";
     const RUN_B: &str = "<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n1..1\n[    1.277243] clocksource: timekeeping watchdog on CPU0: Marking clocksource 'tsc-early' as unstable\n    ok 1 self_[    1.5] tracker: pid 57 registered\nreturns_zero\n    # took 3.4 ms\nok 1 register\n<<KGRADE-KTAP-END>>\n";
+
+    #[test]
+    fn the_cpu_an_oops_hit_is_noise() {
+        let on = |cpu: &str| {
+            normalise(&format!(
+                "<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n[ 0.5] CPU: {cpu} PID: 1 Comm: swapper/0 Not tainted\n<<KGRADE-KTAP-END>>\n"
+            ))
+        };
+        assert_eq!(on("0"), on("1"));
+        assert!(on("1").contains("CPU: <n> PID: <n>"), "{}", on("1"));
+    }
 
     #[test]
     fn two_runs_of_one_kernel_normalise_equal() {
