@@ -13,7 +13,7 @@ mod runner;
 mod sys;
 mod tracker;
 
-use kgrade_protocol::{cases_for, Case, Plan, BEGIN_MARKER, END_MARKER, KERNEL_NOTE, PLAN_PATH};
+use kgrade_protocol::{cases_for, Case, Plan, BEGIN_MARKER, END_MARKER, KERNEL_TAG, PLAN_PATH};
 use runner::{Assignment, Ctx, Outcome};
 
 /// The assignments this guest has tests for.
@@ -109,9 +109,10 @@ fn run(plan: Plan, assignment: &Assignment, notes: &[String]) {
         plan.case_timeout_ms,
         sys::cpus()
     )));
-    let kernel = ktap::note(&format!("kgrade-kernel: {}", sys::kernel_version()));
-    debug_assert!(kernel.starts_with(KERNEL_NOTE));
-    ktap::emit(&kernel);
+    ktap::emit(&ktap::note(&format!(
+        "{KERNEL_TAG}{}",
+        sys::kernel_version()
+    )));
     for name in unknown_selections(&plan) {
         ktap::emit(&ktap::note(&format!(
             "plan selects an unknown case: {name}"

@@ -13,7 +13,7 @@ use crate::ioerr::{io, IoError};
 use crate::qemu::{self, Ended, QemuError};
 use crate::report::{BootRecord, RunResult};
 use crate::verdict::{self, Judgement, Outcome, TestResult, Verdict};
-use kgrade_protocol::{Case, Plan, KERNEL_NOTE, PLAN_PATH};
+use kgrade_protocol::{Case, Plan, KERNEL_TAG, PLAN_PATH};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ pub struct Booted {
     /// The QEMU accelerator used (tcg or kvm).
     pub accel: String,
     /// The kernel version the guest saw in each boot that got that far
-    /// (`uname -v`, from its [`KERNEL_NOTE`]).
+    /// (`uname -v`, from its [`KERNEL_TAG`] note).
     pub kernel_versions: Vec<String>,
 }
 
@@ -284,13 +284,13 @@ fn combine(judged: Vec<(Plan, BootRecord, console::Console, Judgement)>) -> Boot
     }
 }
 
-/// What the guest's [`KERNEL_NOTE`] said, if it printed one.
+/// What the guest's [`KERNEL_TAG`] note said, if it printed one.
 fn kernel_note(console: &console::Console) -> Option<String> {
     console
         .ktap
         .as_deref()?
         .lines()
-        .find_map(|l| l.trim().strip_prefix(KERNEL_NOTE.trim_end()))
+        .find_map(|l| l.trim().strip_prefix("# ")?.strip_prefix(KERNEL_TAG))
         .map(|v| v.trim().to_string())
 }
 
@@ -381,6 +381,7 @@ pub fn rejudge(out: &Path) -> Result<RunResult, BootError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kgrade_protocol::{BEGIN_MARKER, END_MARKER};
 
     #[test]
     fn the_kernel_note_is_read_from_the_guest_stream() {
@@ -392,7 +393,6 @@ mod tests {
         let none = console::analyse("<<KGRADE-KTAP-BEGIN>>\nKTAP version 1\n<<KGRADE-KTAP-END>>\n");
         assert_eq!(kernel_note(&none), None);
     }
-    use kgrade_protocol::{BEGIN_MARKER, END_MARKER};
 
     fn plan(only: &[&str], nonce: &str) -> Plan {
         Plan {

@@ -217,6 +217,7 @@ pub fn read_by_configure(rel: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn configure_reads_kconfig_files_config_makefiles_scripts_and_fragments() {
@@ -244,7 +245,6 @@ mod tests {
             assert!(!read_by_configure(rel), "{rel}");
         }
     }
-    use super::*;
 
     fn plain(texts: &[&str]) -> BTreeMap<String, Want> {
         let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();

@@ -679,7 +679,7 @@ fn boot(req: &Request, ready: Ready) -> Result<Judged, Halt> {
     let arch = &req.target.arch;
     let Ready { wired, init } = ready;
     let syscalls = wired.plan.syscalls.clone();
-    let built_version = wired.uts_version.clone();
+    let built_version = wired.uts_version;
     let reference = req.submission_path.is_none() && req.overlay.is_none();
     let booted = boots::run(
         &boots::Spec {

@@ -529,16 +529,20 @@ mod tests {
         );
     }
 
+    /// A workspace of the GOOD submission in `d/name`, unsandboxed.
+    fn good_workspace(d: &tempfile::TempDir, name: &str) -> Workspace {
+        let pristine = d.path().join("pristine");
+        Workspace::prepare(&d.path().join(name), &pristine, &sub(GOOD), &Sandbox::Off).unwrap()
+    }
+
     #[test]
     fn a_build_is_seeded_only_from_a_plain_finished_build_and_touched_files_are_fresh() {
         let d = tree();
         let pristine = d.path().join("pristine");
-        let seed = Workspace::prepare(&d.path().join("ref"), &pristine, &sub(GOOD), &Sandbox::Off)
-            .unwrap();
+        let seed = good_workspace(&d, "ref");
         std::fs::write(seed.build.join(".config"), "CONFIG_X=y\n").unwrap();
         std::fs::write(seed.build.join("a.o"), "obj").unwrap();
-        let student =
-            Workspace::prepare(&d.path().join("st"), &pristine, &sub(GOOD), &Sandbox::Off).unwrap();
+        let student = good_workspace(&d, "st");
         // No finished build yet: nothing to seed from.
         assert!(!student.seed_build(&seed.dir, &[]).unwrap());
         seed.mark_seed();
@@ -579,16 +583,13 @@ mod tests {
     #[test]
     fn a_seeded_build_keeps_the_seeds_config_unless_a_file_configure_reads_differs() {
         let d = tree();
-        let pristine = d.path().join("pristine");
-        let seed = Workspace::prepare(&d.path().join("ref"), &pristine, &sub(GOOD), &Sandbox::Off)
-            .unwrap();
+        let seed = good_workspace(&d, "ref");
         std::fs::write(seed.build.join(".config"), "CONFIG_X=y\n").unwrap();
         std::fs::write(seed.dir.join(CONFIG_STAMP), "CONFIG_X=y\n").unwrap();
         std::fs::write(seed.src.join("kernel/Kconfig"), "config X\n").unwrap();
         seed.mark_seed();
         let student = |name: &str, kconfig: &str, touched: &[&str]| {
-            let ws = Workspace::prepare(&d.path().join(name), &pristine, &sub(GOOD), &Sandbox::Off)
-                .unwrap();
+            let ws = good_workspace(&d, name);
             std::fs::write(ws.src.join("kernel/Kconfig"), kconfig).unwrap();
             let touched: Vec<String> = touched.iter().map(|t| t.to_string()).collect();
             assert!(ws.seed_build(&seed.dir, &touched).unwrap());

@@ -10,7 +10,7 @@ pub mod plan;
 pub use catalogue::{cases_for, Case, CATALOGUE};
 pub use params::{params_for, ParamKind, ParamSpec, PARAMS};
 pub use plan::{
-    nonce_header, nonce_tag, split_nonce, Plan, KERNEL_NOTE, NONCE_HEADER, NONCE_TAG, PLAN_PATH,
+    nonce_header, nonce_tag, split_nonce, Plan, KERNEL_TAG, NONCE_HEADER, NONCE_TAG, PLAN_PATH,
 };
 
 /// Printed by the guest on its own line before its KTAP stream.

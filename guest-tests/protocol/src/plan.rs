@@ -38,11 +38,11 @@ pub const NONCE_HEADER: &str = "# kgrade-nonce: ";
 /// stay KTAP result lines (the nonce sits in their diagnostic data).
 pub const NONCE_TAG: &str = "nonce:";
 
-/// The guest's note naming the kernel it runs on (`uname -v`):
-/// `# kgrade-kernel: #12 SMP 2000-01-01`. The host compares it with the
-/// build's UTS_VERSION, whose `#12` counts the build dir's links, so a boot
-/// of any other image than the one just built is seen.
-pub const KERNEL_NOTE: &str = "# kgrade-kernel: ";
+/// How the guest's note naming the kernel it runs on (`uname -v`) begins:
+/// the note reads `# kgrade-kernel: #12 SMP 2000-01-01`. The host compares
+/// it with the build's UTS_VERSION, whose `#12` counts the build dir's
+/// links, so a boot of any other image than the one just built is seen.
+pub const KERNEL_TAG: &str = "kgrade-kernel: ";
 
 /// The header line for `nonce`.
 pub fn nonce_header(nonce: &str) -> String {
