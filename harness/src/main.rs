@@ -53,6 +53,13 @@ enum Command {
         /// serial console is compared with its, into OUT/serial.diff.
         #[arg(long)]
         reference: Option<PathBuf>,
+        /// Put the reference's objects into the shared compiler cache for
+        /// the builds that follow (students whose patches rewrite widely
+        /// included headers then rebuild from it). `kgrade grade` does this
+        /// itself; a plain run compiles with gcc alone, unless a filled cache
+        /// already holds this kernel.
+        #[arg(long)]
+        fill_cache: bool,
     },
     /// Grade a class: every submission in DIR on every target of an assignment.
     ///
@@ -316,6 +323,7 @@ fn main() -> ExitCode {
             no_sandbox,
             build_timeout,
             reference,
+            fill_cache,
         } => {
             let target = match catalog.target(&target) {
                 Ok(t) => t,
@@ -342,6 +350,7 @@ fn main() -> ExitCode {
                 discard_workspace: false,
                 allow_unsandboxed: no_sandbox,
                 build_timeout: build_timeout.map(Duration::from_secs),
+                fill_cache,
             };
             let result = pipeline::run(&req, &mut |stage| spinner.set_message(stage.to_string()));
             spinner.finish_and_clear();

@@ -7,7 +7,7 @@
 use crate::boots::{self, BootError};
 use crate::guest::{self, GuestError};
 use crate::ioerr::{io, IoError};
-use crate::kbuild::{self, BuildError, BuildPolicy, Trust};
+use crate::kbuild::{self, BuildError, BuildPolicy, CompilerCache, Trust};
 use crate::paths;
 use crate::qemu::{self, QemuError};
 use crate::report::{KernelInfo, RunResult};
@@ -116,6 +116,11 @@ pub struct Request<'a> {
     pub allow_unsandboxed: bool,
     /// Overrides the assignment's build time limit.
     pub build_timeout: Option<Duration>,
+    /// A trusted build puts its objects into the shared compiler cache for
+    /// the builds that follow (a class's students, mutants); otherwise it
+    /// compiles with gcc alone unless the cache already holds this tree
+    /// ([`kbuild::CompilerCache`]).
+    pub fill_cache: bool,
 }
 
 /// Calls [`workspace::discard`] when dropped, whichever way the run ends.
@@ -455,6 +460,10 @@ fn read_submission(req: &Request, src: &KernelSource) -> Result<Loaded, Halt> {
 struct Patched {
     ws: Workspace,
     policy: BuildPolicy,
+    /// [`cache_tree_key`] of this run.
+    tree: String,
+    /// The build dir held nothing before this run's build.
+    fresh_build: bool,
     // Declared after `ws` and before the lock, so the tree is removed
     // after use but before the lock goes.
     _discard: Option<DiscardOnDrop>,
@@ -468,26 +477,61 @@ fn patch(req: &Request, src: &KernelSource, sub: &Loaded) -> Result<Patched, Hal
     let lock = WorkspaceLock::acquire(&ws_dir).map_err(io(&ws_dir))?;
     let discard = req.discard_workspace.then(|| DiscardOnDrop(ws_dir.clone()));
     let ws = Workspace::prepare(&ws_dir, &src.tree, &sub.sub, &sandbox)?;
-    seed_build(req, src, &sub.sub, &ws_dir, &ws)?;
+    let trust = if sub.trusted {
+        Trust::Trusted
+    } else {
+        Trust::Untrusted
+    };
+    let tree = cache_tree_key(target, src);
+    let cache = CompilerCache::choose(trust, req.fill_cache, kbuild::tree_cached(&tree));
+    let fill = cache == CompilerCache::Fill;
+    // A build that must fill the cache starts from nothing, or from a seed
+    // whose objects all went into it: objects make keeps without compiling
+    // never reach the cache.
+    if fill && !ws.build_is_empty() && !ws.objects_cached() {
+        ws.reset_build()?;
+    } else if !fill {
+        ws.set_objects_cached(false)?;
+    }
+    seed_build(req, src, &sub.sub, &ws_dir, &ws, fill)?;
+    let fresh_build = ws.build_is_empty();
     if let Some(overlay) = req.overlay {
         ws.add_overlay(overlay, &src.tree)?;
     }
     let policy = BuildPolicy {
-        trust: if sub.trusted {
-            Trust::Trusted
-        } else {
-            Trust::Untrusted
-        },
+        trust,
         wall: req
             .build_timeout
             .unwrap_or(Duration::from_secs(target.assignment.build_timeout_s)),
+        cache,
     };
     Ok(Patched {
         ws,
         policy,
+        tree,
+        fresh_build,
         _discard: discard,
         _lock: lock,
     })
+}
+
+/// Names a kernel tree, arch and compiler for the compiler cache's record
+/// of which trees a trusted build filled it with.
+fn cache_tree_key(target: &Target, src: &KernelSource) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match &src.tarball_sha256 {
+        Some(sha) => h.update(sha.as_bytes()),
+        None => h.update(src.tree.to_string_lossy().as_bytes()),
+    }
+    h.update([0]);
+    h.update(target.arch.cross_compile.as_bytes());
+    format!(
+        "{}-{}-{}",
+        target.arch_name,
+        src.version,
+        &source::hex(&h.finalize())[..16]
+    )
 }
 
 /// A new workspace's build starts from a finished trusted build of the same
@@ -504,6 +548,7 @@ fn seed_build(
     sub: &Submission,
     ws_dir: &Path,
     ws: &Workspace,
+    cached_only: bool,
 ) -> Result<(), InfraError> {
     let target = req.target;
     let Ok(ours) = sub.touched_paths() else {
@@ -536,7 +581,7 @@ fn seed_build(
         touched.extend(ours.iter().cloned());
         touched.sort();
         touched.dedup();
-        let seeded = ws.seed_build(&seed, &touched).map_err(|e| {
+        let seeded = ws.seed_build(&seed, &touched, cached_only).map_err(|e| {
             InfraError::Other(format!("seeding the build from {}: {e}", seed.display()))
         })?;
         if seeded {
@@ -607,6 +652,14 @@ fn build<'p>(req: &Request, configured: Configured<'p>) -> Result<Built<'p>, Hal
     );
     drop(lock);
     let kernel = built?;
+    // Every object is in the cache when this build filled it and the ones
+    // it kept were there already.
+    let cached = patched.policy.cache == CompilerCache::Fill
+        && (patched.fresh_build || patched.ws.objects_cached());
+    patched.ws.set_objects_cached(cached)?;
+    if cached {
+        kbuild::mark_tree_cached(&patched.tree)?;
+    }
     if patched.policy.trust == Trust::Trusted && req.overlay.is_none() {
         patched.ws.mark_seed();
     }

@@ -21,6 +21,10 @@ const OVERLAY_MARK: &str = "overlay.active";
 /// Present while the build dir holds a finished build of exactly the
 /// applied patches (no overlay since): then it may seed other workspaces.
 const SEED_MARK: &str = "seed.ok";
+/// Present while every object in the build dir went into the shared
+/// compiler cache as it was made (`kbuild::CompilerCache::Fill`), from the
+/// first one on: a later build may then find any of them there.
+const CACHED_MARK: &str = "objects.cached";
 /// Beside the build dir (the build cannot write it): the fragments the
 /// build dir's .config was made from (`kbuild::configure`).
 pub const CONFIG_STAMP: &str = "fragments.stamp";
@@ -191,6 +195,42 @@ impl Workspace {
         let _ = std::fs::write(self.dir.join(SEED_MARK), "");
     }
 
+    /// Whether every object in the build dir is also in the compiler cache.
+    pub fn objects_cached(&self) -> bool {
+        self.dir.join(CACHED_MARK).exists()
+    }
+
+    /// Records whether every object in the build dir is also in the
+    /// compiler cache (after a build, by how it used the cache).
+    pub fn set_objects_cached(&self, cached: bool) -> Result<(), WorkspaceError> {
+        let mark = self.dir.join(CACHED_MARK);
+        if cached {
+            std::fs::write(&mark, "").map_err(io(&mark))?;
+        } else if let Err(e) = std::fs::remove_file(&mark) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(io(&mark)(e).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the build dir holds nothing configured yet.
+    pub fn build_is_empty(&self) -> bool {
+        !self.build.join(".config").exists()
+    }
+
+    /// Empties the build dir, so the next build starts from nothing.
+    pub fn reset_build(&self) -> Result<(), WorkspaceError> {
+        for mark in [SEED_MARK, CACHED_MARK, CONFIG_STAMP] {
+            let _ = std::fs::remove_file(self.dir.join(mark));
+        }
+        if self.build.exists() {
+            std::fs::remove_dir_all(&self.build).map_err(io(&self.build))?;
+        }
+        self.sandbox.own(&self.build)?;
+        Ok(())
+    }
+
     /// Starts this workspace's build dir from `seed`'s finished build (the
     /// reference's, same kernel and config) instead of from nothing: make
     /// then rebuilds only what the patches change. Of the files either side
@@ -198,12 +238,18 @@ impl Workspace {
     /// seed's time (the seed's objects, built from those bytes, stay good);
     /// every other one gets a fresh time, so no object built from the seed's
     /// version of it survives. kbuild's own command-line and CONFIG tracking
-    /// does the rest. Returns whether it seeded.
-    pub fn seed_build(&self, seed: &Path, touched: &[String]) -> Result<bool, WorkspaceError> {
+    /// does the rest. With `cached_only`, only a seed whose objects are all
+    /// in the compiler cache will do. Returns whether it seeded.
+    pub fn seed_build(
+        &self,
+        seed: &Path,
+        touched: &[String],
+        cached_only: bool,
+    ) -> Result<bool, WorkspaceError> {
         if self.build.join(".config").exists() {
             return Ok(false);
         }
-        if !seed.join(SEED_MARK).exists() {
+        if !seed.join(SEED_MARK).exists() || (cached_only && !seed.join(CACHED_MARK).exists()) {
             return Ok(false);
         }
         // Not waited for: a seed in use (its own build, or a run seeding
@@ -216,6 +262,7 @@ impl Workspace {
             return Ok(false);
         }
         self.copy_tree(&seed.join("build"), self.build_mount())?;
+        self.set_objects_cached(seed.join(CACHED_MARK).exists())?;
         let now = libc::timespec {
             tv_sec: 0,
             tv_nsec: libc::UTIME_NOW,
@@ -544,7 +591,7 @@ mod tests {
         std::fs::write(seed.build.join("a.o"), "obj").unwrap();
         let student = good_workspace(&d, "st");
         // No finished build yet: nothing to seed from.
-        assert!(!student.seed_build(&seed.dir, &[]).unwrap());
+        assert!(!student.seed_build(&seed.dir, &[], false).unwrap());
         seed.mark_seed();
         let overlay = PatchFile {
             name: "m.patch".into(),
@@ -553,7 +600,7 @@ mod tests {
         };
         seed.add_overlay(&overlay, &pristine).unwrap();
         assert!(
-            !student.seed_build(&seed.dir, &[]).unwrap(),
+            !student.seed_build(&seed.dir, &[], false).unwrap(),
             "a mutant's build"
         );
         seed.remove_overlay(&overlay, &pristine).unwrap();
@@ -565,7 +612,7 @@ mod tests {
             .unwrap();
         f.set_modified(old).unwrap();
         assert!(student
-            .seed_build(&seed.dir, &["kernel/a.c".to_string()])
+            .seed_build(&seed.dir, &["kernel/a.c".to_string()], false)
             .unwrap());
         assert_eq!(
             std::fs::read_to_string(student.build.join("a.o")).unwrap(),
@@ -577,7 +624,33 @@ mod tests {
             .unwrap();
         assert!(mtime > old + std::time::Duration::from_secs(1000));
         // Seeded once: a build dir with a config is left alone.
-        assert!(!student.seed_build(&seed.dir, &[]).unwrap());
+        assert!(!student.seed_build(&seed.dir, &[], false).unwrap());
+    }
+
+    #[test]
+    fn a_build_that_must_fill_the_cache_is_seeded_only_from_cached_objects() {
+        let d = tree();
+        let seed = good_workspace(&d, "ref");
+        std::fs::write(seed.build.join(".config"), "CONFIG_X=y\n").unwrap();
+        seed.mark_seed();
+        let student = good_workspace(&d, "st");
+        assert!(!student.seed_build(&seed.dir, &[], true).unwrap());
+        seed.set_objects_cached(true).unwrap();
+        assert!(student.seed_build(&seed.dir, &[], true).unwrap());
+        assert!(student.objects_cached(), "the seed's objects are cached");
+        // A seed built without the cache hands on no such claim.
+        let other = good_workspace(&d, "other");
+        seed.set_objects_cached(false).unwrap();
+        other.set_objects_cached(true).unwrap();
+        assert!(other.seed_build(&seed.dir, &[], false).unwrap());
+        assert!(!other.objects_cached());
+        // Reset: the build dir is empty and nothing says otherwise.
+        assert!(!other.build_is_empty());
+        other.reset_build().unwrap();
+        assert!(other.build_is_empty());
+        assert!(other.build.is_dir());
+        assert!(!other.dir.join(SEED_MARK).exists());
+        assert!(!other.dir.join(CONFIG_STAMP).exists());
     }
 
     #[test]
@@ -592,7 +665,7 @@ mod tests {
             let ws = good_workspace(&d, name);
             std::fs::write(ws.src.join("kernel/Kconfig"), kconfig).unwrap();
             let touched: Vec<String> = touched.iter().map(|t| t.to_string()).collect();
-            assert!(ws.seed_build(&seed.dir, &touched).unwrap());
+            assert!(ws.seed_build(&seed.dir, &touched, false).unwrap());
             std::fs::read_to_string(ws.dir.join(CONFIG_STAMP)).ok()
         };
         let kept = Some("CONFIG_X=y\n".to_string());

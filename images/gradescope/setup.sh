@@ -41,7 +41,7 @@ kgrade guests --out /usr/local/share/kgrade/guests
 # fills ccache, so a student's build is an incremental one.
 IFS=',' read -r -a targets <<<"$KGRADE_TARGETS"
 for t in "${targets[@]}"; do
-    kgrade run --target "$t" --out "/tmp/kgrade-warmup/$t"
+    kgrade run --fill-cache --target "$t" --out "/tmp/kgrade-warmup/$t"
 done
 rm -rf /tmp/kgrade-warmup
 kgrade doctor --assignment "$KGRADE_ASSIGNMENT" --targets "$KGRADE_TARGETS"

@@ -196,8 +196,9 @@ pub fn vary_series(
 
 /// A copy of the reference series in which the first two syscalls the
 /// patches add to a syscall table (`.tbl`) swap numbers, as a student who
-/// added them in another order would have them: the generated unistd
-/// header differs from the reference's. Returns the series and the tables
+/// added them in another order would have them: the lines keep their
+/// numbers (the table stays sorted) and trade what follows, so the
+/// generated unistd header differs from the reference's. Returns the series and the tables
 /// changed (none when no table gains two entries).
 pub fn renumber_series(patches: &[(String, String)]) -> (Vec<(String, String)>, Vec<String>) {
     let added = |line: &str, in_table: bool| {
@@ -207,7 +208,8 @@ pub fn renumber_series(patches: &[(String, String)]) -> (Vec<(String, String)>, 
                 .strip_prefix('+')
                 .is_some_and(|b| b.starts_with(|c: char| c.is_ascii_digit()))
     };
-    let mut numbers: Vec<String> = Vec::new();
+    // The first two new lines: (number, the rest of the line).
+    let mut entries: Vec<(String, String)> = Vec::new();
     let mut table = String::new();
     for (_, text) in patches {
         let mut in_table = false;
@@ -217,12 +219,17 @@ pub fn renumber_series(patches: &[(String, String)]) -> (Vec<(String, String)>, 
                 if in_table {
                     table = path.to_string();
                 }
-            } else if added(line, in_table) && numbers.len() < 2 {
-                numbers.extend(line[1..].split_whitespace().next().map(str::to_string));
+            } else if added(line, in_table) && entries.len() < 2 {
+                let body = &line[1..];
+                let number_len = body
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(body.len());
+                let (number, rest) = body.split_at(number_len);
+                entries.push((number.to_string(), rest.to_string()));
             }
         }
     }
-    if numbers.len() < 2 {
+    if entries.len() < 2 {
         return (patches.to_vec(), Vec::new());
     }
     let mut seen = 0;
@@ -235,11 +242,11 @@ pub fn renumber_series(patches: &[(String, String)]) -> (Vec<(String, String)>, 
                 if let Some(path) = line.strip_prefix("+++ b/") {
                     in_table = path.trim_end() == table;
                 } else if seen < 2 && added(line, in_table) {
-                    let other = &numbers[1 - seen];
-                    let rest = &line[1 + numbers[seen].len()..];
+                    let newline = if line.ends_with('\n') { "\n" } else { "" };
                     out.push('+');
-                    out.push_str(other);
-                    out.push_str(rest);
+                    out.push_str(&entries[seen].0);
+                    out.push_str(&entries[1 - seen].1);
+                    out.push_str(newline);
                     seen += 1;
                     continue;
                 }
@@ -400,13 +407,15 @@ struct Bench {
 
 impl Bench {
     /// `kgrade run` of `target` (the reference, or `submission`), with
-    /// `cache` as its cache (None: the normal one).
+    /// `cache` as its cache (None: the normal one); `fill`: with
+    /// `--fill-cache`, as `kgrade grade` builds a class's reference.
     fn kgrade_run(
         &mut self,
         label: &str,
         target: &str,
         submission: Option<&Path>,
         cache: Option<&Path>,
+        fill: bool,
     ) -> Result<KgradeRun> {
         let out = self.logs.join(label);
         let _ = std::fs::remove_dir_all(&out);
@@ -414,6 +423,9 @@ impl Bench {
         let mut c = cmd!(self.sh, "{kgrade} run --target {target} --out {out}").quiet();
         if let Some(s) = submission {
             c = c.args(["--submission".as_ref(), s.as_os_str()]);
+        }
+        if fill {
+            c = c.arg("--fill-cache");
         }
         if let Some(cache) = cache {
             // Offline: the fresh cache has what the warm one resolved, and a
@@ -693,7 +705,13 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut notes = Vec::new();
 
     // P1: kgrade cold, then bare make with the .config kgrade made.
-    let cold = b.kgrade_run("p1-kgrade-cold", &target.name, None, Some(fresh.path()))?;
+    let cold = b.kgrade_run(
+        "p1-kgrade-cold",
+        &target.name,
+        None,
+        Some(fresh.path()),
+        false,
+    )?;
     if cold.verdict != "pass" {
         bail!(
             "the reference does not pass on {}: {}",
@@ -732,8 +750,27 @@ pub fn run(opts: &Options) -> Result<()> {
         .against(bare, &bare_of),
     );
     stage_rows("P1", &cold, &mut rows);
+    // The same, filling the compiler cache as `kgrade grade` does for the
+    // students that follow, in a cache of its own; P2 runs in it.
+    let filled = FreshCache::new(&warm, &src)?;
+    let cold_fill = b.kgrade_run(
+        "p1-kgrade-cold-fill",
+        &target.name,
+        None,
+        Some(filled.path()),
+        true,
+    )?;
+    rows.push(
+        Row::new(
+            "P1",
+            "kgrade reference run, cold, filling the compiler cache for students (as `kgrade grade`)",
+            cold_fill.net(),
+        )
+        .against(bare, &bare_of),
+    );
+    rows.push(Row::new("P1", "· stage build", cold_fill.stage("build")));
 
-    // P2: students after the reference, in the same cache.
+    // P2: students after the reference, in the cache it filled.
     let ref_dir = kgrade::pipeline::reference_patches_dir(
         &root,
         &target.assignment.name,
@@ -790,10 +827,33 @@ pub fn run(opts: &Options) -> Result<()> {
             continue;
         }
         write_series(&dir, &series)?;
-        let run = b.kgrade_run(label, &target.name, Some(&dir), Some(fresh.path()))?;
+        let run = b.kgrade_run(label, &target.name, Some(&dir), Some(filled.path()), false)?;
+        // A time is only worth reporting for a run that did all its work.
+        if run.verdict != "pass" {
+            bail!(
+                "{label}: the bench's student was graded {}, not pass (see {})",
+                run.verdict,
+                b.logs.join(label).display()
+            );
+        }
         rows.push(Row::new("P2", what, run.net()).against(cold.net(), cold_of));
         for k in ["config", "build"] {
             rows.push(Row::new("P2", format!("· stage {k}"), run.stage(k)));
+        }
+        if files.is_empty() {
+            // What filling the cache buys: the same student after a
+            // reference that compiled with gcc alone.
+            let label = format!("{label}-unfilled");
+            let run = b.kgrade_run(&label, &target.name, Some(&dir), Some(fresh.path()), false)?;
+            rows.push(
+                Row::new(
+                    "P2",
+                    "the same, after a reference built without filling the cache",
+                    run.net(),
+                )
+                .against(cold.net(), cold_of),
+            );
+            rows.push(Row::new("P2", "· stage build", run.stage("build")));
         }
         let how = if files.is_empty() {
             "its first two new syscalls' numbers swapped in"
@@ -851,7 +911,7 @@ pub fn run(opts: &Options) -> Result<()> {
                 continue;
             };
             let label = format!("p3-{}", paths::component(&pick.name));
-            let run = b.kgrade_run(&label, &pick.name, None, None)?;
+            let run = b.kgrade_run(&label, &pick.name, None, None, false)?;
             rows.push(Row::new(
                 "P3",
                 format!(
@@ -897,7 +957,7 @@ pub fn run(opts: &Options) -> Result<()> {
             students: opts.students,
             targets: opts.targets,
             machines: opts.machines,
-            cold_s: cold.net(),
+            cold_s: cold_fill.net(),
             per_run_s: typical_s,
         }),
         notes: notes.into_iter().chain(b.log.drain(..)).collect(),
@@ -909,6 +969,7 @@ pub fn run(opts: &Options) -> Result<()> {
     print!("{text}");
     println!("\nwritten: {}", file.display());
     drop(fresh);
+    drop(filled);
     drop(scratch);
     let _ = b.root;
     Ok(())
@@ -1048,8 +1109,9 @@ diff --git a/arch/x86/entry/syscalls/syscall_64.tbl b/arch/x86/entry/syscalls/sy
             lines[3],
             " 450\tcommon\tset_mempolicy_home_node\tsys_set_mempolicy_home_node"
         );
-        assert_eq!(lines[4], "+452\tcommon\tregister\tsys_register");
-        assert_eq!(lines[5], "+451\tcommon\tfetch\tsys_fetch");
+        // Still sorted: the numbers stay, the syscalls trade places.
+        assert_eq!(lines[4], "+451\tcommon\tfetch\tsys_fetch");
+        assert_eq!(lines[5], "+452\tcommon\tregister\tsys_register");
         assert_eq!(lines[6], "+453\tcommon\treset\tsys_reset");
         assert_eq!(out[0].1.len(), table.len());
     }

@@ -253,6 +253,8 @@ fn reference_request<'a>(
         discard_workspace: false,
         allow_unsandboxed: false,
         build_timeout: None,
+        // The mutants that follow rebuild over it.
+        fill_cache: true,
     }
 }
 

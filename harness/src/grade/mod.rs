@@ -362,6 +362,9 @@ fn run_job(
                 discard_workspace: job.submission_path.is_some() && !opts.keep_workspaces,
                 allow_unsandboxed: opts.no_sandbox,
                 build_timeout: None,
+                // The students that follow read what the reference's build
+                // puts in the compiler cache.
+                fill_cache: job.submission_path.is_none(),
             };
             let mut on_stage = |stage: &str| progress.stage(worker, &format!("{prefix}: {stage}"));
             // One student's bug in kgrade must not stop the class. kgrade

@@ -37,6 +37,8 @@ pub fn reference_with(fixture_name: &str, only: &[&str]) -> (RunResult, tempfile
         discard_workspace: false,
         allow_unsandboxed: false,
         build_timeout: None,
+        // As test-all: the mutants rebuild over a reference that filled it.
+        fill_cache: true,
     };
     let r = kgrade::pipeline::run(&req, &mut |_| {}).unwrap();
     assert!(out.path().join("result.json").is_file());
