@@ -484,16 +484,18 @@ fn patch(req: &Request, src: &KernelSource, sub: &Loaded) -> Result<Patched, Hal
     };
     let tree = cache_tree_key(target, src);
     let cache = CompilerCache::choose(trust, req.fill_cache, kbuild::tree_cached(&tree));
-    let fill = cache == CompilerCache::Fill;
-    // A build that must fill the cache starts from nothing, or from a seed
+    // A build asked to fill the cache starts from nothing, or from a seed
     // whose objects all went into it: objects make keeps without compiling
-    // never reach the cache.
-    if fill && !ws.build_is_empty() && !ws.objects_cached() {
+    // never reach the cache. (One that fills only because the tree is
+    // cached already keeps its build dir: hits are cheap, a rebuild is not.)
+    let must_fill = req.fill_cache && trust == Trust::Trusted;
+    if must_fill && !ws.build_is_empty() && !ws.objects_cached() {
         ws.reset_build()?;
-    } else if !fill {
+    }
+    seed_build(req, src, &sub.sub, &ws_dir, &ws, must_fill)?;
+    if cache != CompilerCache::Fill {
         ws.set_objects_cached(false)?;
     }
-    seed_build(req, src, &sub.sub, &ws_dir, &ws, fill)?;
     let fresh_build = ws.build_is_empty();
     if let Some(overlay) = req.overlay {
         ws.add_overlay(overlay, &src.tree)?;

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use kgrade::pipeline::{self, Request};
 use kgrade::report::RunResult;
 use kgrade::source::SourceError;
-use kgrade::target::Catalog;
+use kgrade::target::{Catalog, Target};
 use kgrade::verdict::{Outcome, Verdict};
 use kgrade::{doctor, mutants, paths, source};
 use std::collections::BTreeMap;
@@ -132,7 +132,10 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
         };
         eprintln!("test-all: {} reference", target.name);
         let reference_out = dir.join("reference");
-        let req = reference_request(&catalog, target, sources, &reference_out);
+        let req = Request {
+            fill_cache: fills_for_mutants(&catalog, target, mutants),
+            ..reference_request(&catalog, target, sources, &reference_out)
+        };
         let reference = pipeline::run(&req, &mut progress("reference"))
             .with_context(|| format!("{}: reference run", target.name))?;
         print!("{}", reference.table());
@@ -233,6 +236,17 @@ pub fn run(only: &[String], mutants: &Mutants, sources: &Sources, out: &Path) ->
     } else {
         bail!("test-all found problems:\n  {}", problems.join("\n  "))
     }
+}
+
+/// Whether a reference's build should fill the compiler cache: when
+/// mutants will rebuild over it or over a reference it seeds (same series
+/// and arch). Elsewhere nothing reads what it would put there.
+fn fills_for_mutants(catalog: &Catalog, target: &Target, mutants: &Mutants) -> bool {
+    catalog.targets.iter().any(|t| {
+        t.series_name == target.series_name
+            && t.arch_name == target.arch_name
+            && mutants.wanted(&t.name)
+    })
 }
 
 /// The run of a target's reference solution, into `out`.
