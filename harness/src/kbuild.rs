@@ -160,6 +160,15 @@ fn ccache_mount(policy: &BuildPolicy) -> Mount {
     }
 }
 
+/// The variable that tells ccache how to use the cache, if any.
+fn ccache_mode(policy: &BuildPolicy) -> Option<&'static str> {
+    match policy.cache {
+        CompilerCache::Fill if policy.trust == Trust::Trusted => None,
+        CompilerCache::Off => Some("CCACHE_DISABLE"),
+        _ => Some("CCACHE_READONLY"),
+    }
+}
+
 /// Everything a `make` of this workspace sees and runs with.
 fn make_step(
     target: &Target,
@@ -226,11 +235,7 @@ fn make_step(
         env.push(("CCACHE_BASEDIR".into(), ws.dir.clone().into()));
         env.push(("TMPDIR".into(), ws.tmp.clone().into()));
     }
-    match policy.cache {
-        CompilerCache::Fill if policy.trust == Trust::Trusted => {}
-        CompilerCache::Off => env.push(("CCACHE_DISABLE".into(), "1".into())),
-        _ => env.push(("CCACHE_READONLY".into(), "1".into())),
-    }
+    env.extend(ccache_mode(policy).map(|v| (v.into(), "1".into())));
     Step {
         program: "make",
         args: argv,
