@@ -246,7 +246,7 @@ impl Workspace {
         touched: &[String],
         cached_only: bool,
     ) -> Result<bool, WorkspaceError> {
-        if self.build.join(".config").exists() {
+        if !self.build_is_empty() {
             return Ok(false);
         }
         if !seed.join(SEED_MARK).exists() || (cached_only && !seed.join(CACHED_MARK).exists()) {
